@@ -1,0 +1,153 @@
+"""The Artifact: a directory that fully describes a trained classifier.
+
+Layout of ``runs/<name>/``::
+
+    config.yaml        fully resolved config
+    metrics.json       headline and per-class metrics
+    report.md / report.html / *.png
+    model/             weights (safetensors), tokenizer, classifine.json
+
+``classifine.json`` (:class:`ArtifactMeta`) holds everything a predictor needs and nothing it
+must guess. Runs are written into a temporary sibling folder and renamed into place, so an
+interrupted run never leaves an artifact that loads but is incomplete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from classifine.errors import ModelError
+
+META_FILE = "classifine.json"
+FORMAT_VERSION = 1
+
+
+class ArtifactMeta(BaseModel):
+    """Contents of ``model/classifine.json``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    format_version: int = FORMAT_VERSION
+    labels: list[str]
+    problem_type: Literal["single_label", "multi_label"]
+    thresholds: list[float] | None = None
+    max_length: int
+    base_model: str
+    base_model_source: str
+    family: str
+    method: Literal["full", "lora", "qlora"]
+    adapter: bool = False
+    precision: str = "fp32"
+    versions: dict[str, str] = Field(default_factory=dict)
+    data_fingerprint: str = ""
+    metrics: dict[str, float] = Field(default_factory=dict)
+    clean: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def multi_label(self) -> bool:
+        return self.problem_type == "multi_label"
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that shape a model's behaviour."""
+    import importlib.metadata as md
+
+    out: dict[str, str] = {}
+    for pkg in ("classifine", "torch", "transformers", "peft", "tokenizers"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            continue
+    return out
+
+
+def model_dir(path: str | Path) -> Path:
+    """Resolve a run folder or its ``model/`` folder to the folder holding ``classifine.json``."""
+    p = Path(path)
+    if (p / META_FILE).is_file():
+        return p
+    if (p / "model" / META_FILE).is_file():
+        return p / "model"
+    if not p.exists():
+        raise ModelError("artifact not found", where=str(p), hint="pass a run folder written by 'classifine train'")
+    raise ModelError(
+        f"no {META_FILE} in this folder or its model/ subfolder",
+        where=str(p),
+        hint="pass a run folder written by 'classifine train' (an interrupted run leaves none)",
+    )
+
+
+def read_meta(path: str | Path) -> ArtifactMeta:
+    """Load and check ``classifine.json``; any missing or malformed field is a clear ModelError."""
+    folder = model_dir(path)
+    file = folder / META_FILE
+    try:
+        raw = json.loads(file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{META_FILE} is not valid JSON ({exc})", where=str(file)) from None
+    try:
+        meta = ArtifactMeta.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise ModelError(f"field '{field}': {err['msg']}", where=str(file), hint="retrain or repair the file") from None
+    if meta.format_version > FORMAT_VERSION:
+        raise ModelError(
+            f"artifact format {meta.format_version} is newer than this classifine supports ({FORMAT_VERSION})",
+            where=str(file),
+            hint="upgrade classifine",
+        )
+    return meta
+
+
+def write_meta(folder: str | Path, meta: ArtifactMeta) -> None:
+    """Write ``classifine.json`` into ``folder``."""
+    Path(folder, META_FILE).write_text(json.dumps(meta.model_dump(mode="json"), indent=2), encoding="utf-8")
+
+
+def write_json(path: str | Path, payload: Any) -> None:
+    """Write JSON atomically (temporary file, then rename)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(payload, fh, indent=2, ensure_ascii=False, default=float)
+    os.replace(tmp, path)
+
+
+@contextmanager
+def atomic_dir(final: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary sibling folder; on success it replaces ``final``, on error it is deleted.
+
+    Example:
+        >>> with atomic_dir("runs/spam") as tmp:
+        ...     (tmp / "metrics.json").write_text("{}")
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.exists() and not overwrite:
+        raise ModelError(
+            "output folder already exists", where=str(final), hint="choose output.name or set output.overwrite=true"
+        )
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".partial"))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if final.exists():
+        trash = final.with_name(f".{final.name}.old")
+        shutil.rmtree(trash, ignore_errors=True)
+        os.replace(final, trash)
+        os.replace(tmp, final)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(tmp, final)

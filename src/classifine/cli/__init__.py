@@ -1,0 +1,1 @@
+"""The classifine command line (Typer); one small module per verb."""

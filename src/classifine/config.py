@@ -1,0 +1,229 @@
+"""Typed configuration: pydantic models for every YAML section, YAML loading and dotted overrides.
+
+Every model forbids unknown keys; a misspelt key fails with its path and the nearest valid key.
+
+Example:
+    >>> cfg = load_config("examples/sms-spam.yaml", ["train.epochs=2"])
+    >>> cfg.train.epochs
+    2
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from classifine.errors import ConfigError, nearest
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SplitConfig(_Section):
+    """How to split data that has no official split (fractions of all rows)."""
+
+    validation: float = Field(0.1, ge=0.0, lt=1.0)
+    test: float = Field(0.2, ge=0.0, lt=1.0)
+    seed: int = 42
+
+
+class CleanConfig(_Section):
+    """Optional text normalisers applied before training and prediction."""
+
+    lowercase: bool = False
+    strip_urls: bool = False
+    strip_emails: bool = False
+    strip_html: bool = False
+    normalize_whitespace: bool = True
+    lemmatize: bool = False
+    remove_stopwords: bool = False
+
+
+class DataConfig(_Section):
+    """Where the data comes from and how to read it.
+
+    ``source`` is a catalog name (``sms-spam``), a file or folder path, or a hub dataset id.
+    ``train``/``validation``/``test`` name separate files; when only ``source`` or ``train`` is
+    given, the rest is split off with ``split``.
+    """
+
+    source: str | None = None
+    train: str | None = None
+    validation: str | None = None
+    test: str | None = None
+    text_column: str = "text"
+    label_column: str | list[str] = "label"
+    multi_label: bool | Literal["auto"] = "auto"
+    label_delimiter: str | None = None
+    labels: list[str] | None = None
+    hub_config: str | None = None
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    balance: Literal["none", "undersample", "oversample"] = "none"
+    k_per_class: int | None = Field(None, ge=1)
+    max_rows: int | None = Field(None, ge=1)
+    clean: CleanConfig = Field(default_factory=CleanConfig)
+
+
+class LoraConfig(_Section):
+    r: int = Field(8, ge=1)
+    alpha: int = Field(16, ge=1)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    target_modules: Literal["auto", "all-linear"] | list[str] = "auto"
+    merge: bool = True
+
+
+class ModelConfig(_Section):
+    """The pretrained model: a preset name (``minilm-l6``), a hub id or a local folder."""
+
+    name: str = "minilm-l6"
+    method: Literal["full", "lora", "qlora"] = "lora"
+    max_length: int | None = Field(None, ge=8)
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+
+
+class EarlyStoppingConfig(_Section):
+    metric: str = "macro_f1"
+    patience: int = Field(2, ge=1)
+    min_delta: float = Field(0.0, ge=0.0)
+
+
+class TrainConfig(_Section):
+    epochs: float = Field(3.0, gt=0)
+    batch_size: int = Field(16, ge=1)
+    eval_batch_size: int = Field(64, ge=1)
+    learning_rate: float = Field(5e-4, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.06, ge=0, lt=1)
+    seed: int = 42
+    class_weights: Literal["auto", "none"] | dict[str, float] = "none"
+    loss: Literal["auto", "cross_entropy", "bce", "focal"] = "auto"
+    focal_gamma: float = Field(2.0, ge=0)
+    early_stopping: EarlyStoppingConfig | None = Field(default_factory=EarlyStoppingConfig)
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    group_by_length: bool = True
+    threads: int | None = Field(None, ge=1)
+    max_steps: int | None = Field(None, ge=1)
+    max_train_minutes: float | None = Field(None, gt=0)
+    eval_every: Literal["epoch"] | int = "epoch"
+    threshold: float = Field(0.5, gt=0, lt=1)
+    tune_thresholds: bool = True
+
+
+class OutputConfig(_Section):
+    dir: str = "runs"
+    name: str | None = None
+    overwrite: bool = False
+
+
+class Config(_Section):
+    """A whole classifine run."""
+
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def _fields_at(model: type[BaseModel], path: tuple[str | int, ...]) -> list[str]:
+    """Valid keys of the (nested) section that ``path`` points into."""
+    current: Any = model
+    for part in path[:-1]:
+        if isinstance(part, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return []
+        field = current.model_fields.get(part)
+        if field is None:
+            return []
+        ann = field.annotation
+        args = [a for a in getattr(ann, "__args__", ()) if isinstance(a, type) and issubclass(a, BaseModel)]
+        current = args[0] if args else ann
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _explain(exc: ValidationError, source: str) -> ConfigError:
+    err = exc.errors()[0]
+    loc = tuple(err["loc"])
+    dotted = ".".join(str(p) for p in loc)
+    if err["type"] == "extra_forbidden":
+        key = str(loc[-1])
+        valid = _fields_at(Config, loc)
+        best = nearest(key, valid)
+        hint = f"did you mean '{best}'?" if best else ""
+        hint += f" Valid keys here: {', '.join(valid)}"
+        return ConfigError(f"unknown key '{dotted}'", where=source, hint=hint.strip())
+    value = err.get("input")
+    shown = repr(value) if not isinstance(value, dict) else "a mapping"
+    return ConfigError(f"bad value {shown} for '{dotted}': {err['msg']}", where=source)
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``section.key=value`` overrides (values parsed as YAML) to a raw config mapping.
+
+    Example:
+        >>> apply_overrides({}, ["train.epochs=2"])
+        {'train': {'epochs': 2}}
+    """
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(
+                f"override '{item}' is not of the form section.key=value", hint="e.g. train.epochs=2"
+            )
+        key, value = item.split("=", 1)
+        parts = key.strip().split(".")
+        node = raw
+        for part in parts[:-1]:
+            nxt = node.setdefault(part, {})
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"override '{key}': '{part}' is a value, not a section")
+            node = nxt
+        node[parts[-1]] = _parse_value(value)
+    return raw
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
+    """Validate a raw mapping into a :class:`Config`, with user-facing errors."""
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise _explain(exc, source) from None
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
+    """Read a YAML config (or start from defaults when ``path`` is None) and apply overrides."""
+    raw: dict[str, Any] = {}
+    source = "overrides"
+    if path is not None:
+        p = Path(path)
+        source = str(p)
+        if not p.is_file():
+            raise ConfigError("config file not found", where=str(p), hint="check the path")
+        try:
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
+            raise ConfigError(f"invalid YAML: {getattr(exc, 'problem', exc)}", where=where) from None
+        except UnicodeDecodeError:
+            raise ConfigError("config is not UTF-8 text", where=str(p)) from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError("config must be a YAML mapping of sections", where=str(p))
+        raw = loaded
+    raw = apply_overrides(raw, overrides or [])
+    return config_from_dict(raw, source)

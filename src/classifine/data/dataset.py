@@ -1,0 +1,97 @@
+"""The validated Dataset every module upstream of training produces."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from classifine.data.labels import LabelSet
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Texts with their labels.
+
+    ``labels[i]`` is a tuple of label names for ``texts[i]``: exactly one name for single-label
+    data, zero or more for multi-label data.
+
+    Example:
+        >>> ds = Dataset(["win cash", "hi mum"], [("spam",), ("ham",)], LabelSet(("ham", "spam")))
+        >>> ds.y().tolist()
+        [1, 0]
+    """
+
+    texts: list[str]
+    labels: list[tuple[str, ...]]
+    label_set: LabelSet
+    name: str = ""
+    meta: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if len(self.texts) != len(self.labels):
+            raise ValueError(f"{len(self.texts)} texts but {len(self.labels)} label rows")
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __iter__(self) -> Iterator[tuple[str, tuple[str, ...]]]:
+        return iter(zip(self.texts, self.labels, strict=True))
+
+    @property
+    def multi_label(self) -> bool:
+        return self.label_set.multi_label
+
+    def y(self) -> np.ndarray:
+        """Encoded targets: (N,) int64 for single-label, (N, C) float32 multi-hot for multi-label."""
+        return self.label_set.encode(self.labels)
+
+    def class_counts(self) -> dict[str, int]:
+        """Rows per label, for every label in the label set (zero included), in label order."""
+        counts = Counter(name for row in self.labels for name in row)
+        return {name: counts.get(name, 0) for name in self.label_set.names}
+
+    def subset(self, indices: Sequence[int] | np.ndarray, name: str | None = None) -> Dataset:
+        """A new Dataset with the rows at ``indices`` (same label set)."""
+        idx = [int(i) for i in indices]
+        return Dataset(
+            [self.texts[i] for i in idx],
+            [self.labels[i] for i in idx],
+            self.label_set,
+            self.name if name is None else name,
+            dict(self.meta),
+        )
+
+    def fingerprint(self) -> str:
+        """A short sha256 over texts and labels; identical data gives identical fingerprints."""
+        h = hashlib.sha256()
+        for text, row in self:
+            h.update(text.encode("utf-8", "surrogatepass"))
+            h.update(b"\x1f")
+            h.update("\x1e".join(row).encode("utf-8"))
+            h.update(b"\x00")
+        return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class DatasetSplits:
+    """Train / validation / test Datasets sharing one LabelSet."""
+
+    train: Dataset
+    validation: Dataset
+    test: Dataset
+
+    @property
+    def label_set(self) -> LabelSet:
+        return self.train.label_set
+
+    def items(self) -> list[tuple[str, Dataset]]:
+        return [("train", self.train), ("validation", self.validation), ("test", self.test)]
+
+    def __getitem__(self, split: str) -> Dataset:
+        if split not in ("train", "validation", "test"):
+            raise KeyError(split)
+        return getattr(self, split)  # type: ignore[no-any-return]
