@@ -1,0 +1,96 @@
+"""Seeded, stratified, leakage-free train/validation/test splits.
+
+Rows with identical text (after whitespace normalisation and case folding) form one group and
+always land in the same split, so no text is ever both trained on and tested on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+import numpy as np
+
+from classifine.data.dataset import Dataset, DatasetSplits
+from classifine.errors import DataError
+
+_WS = re.compile(r"\s+")
+
+
+def text_key(text: str) -> str:
+    """The identity used for leakage checks: case-folded text with collapsed whitespace."""
+    return _WS.sub(" ", text).strip().casefold()
+
+
+def _groups(ds: Dataset) -> list[list[int]]:
+    by_key: dict[str, list[int]] = defaultdict(list)
+    for i, text in enumerate(ds.texts):
+        by_key[text_key(text)].append(i)
+    return list(by_key.values())
+
+
+def _stratum(ds: Dataset, group: list[int], freq: dict[str, int]) -> str:
+    """Stratify a group by its rarest label (the usual approximation for multi-label data)."""
+    names = {n for i in group for n in ds.labels[i]}
+    if not names:
+        return ""
+    return min(names, key=lambda n: (freq[n], n))
+
+
+def split_dataset(ds: Dataset, validation: float = 0.1, test: float = 0.2, seed: int = 42) -> DatasetSplits:
+    """Split ``ds`` into train/validation/test by fractions of rows, stratified by label.
+
+    Example:
+        >>> splits = split_dataset(ds, validation=0.1, test=0.2, seed=42)
+        >>> len(splits.train) + len(splits.validation) + len(splits.test) == len(ds)
+        True
+    """
+    if validation + test >= 1.0:
+        raise DataError(f"split fractions validation={validation} + test={test} leave no training data")
+    groups = _groups(ds)
+    freq = ds.class_counts()
+    strata: dict[str, list[list[int]]] = defaultdict(list)
+    for g in groups:
+        strata[_stratum(ds, g, freq)].append(g)
+    rng = np.random.default_rng(seed)
+    parts: dict[str, list[int]] = {"train": [], "validation": [], "test": []}
+    for name in sorted(strata):
+        members = strata[name]
+        order = rng.permutation(len(members))
+        n = len(members)
+        n_test = int(round(n * test))
+        n_val = int(round(n * validation))
+        needed = 1 + (test > 0) + (validation > 0)
+        if n < needed and name:
+            raise DataError(
+                f"class '{name}' has only {n} distinct text(s); a train/validation/test split needs at least {needed}",
+                hint="add examples, drop the class, or set data.split.validation/test to 0",
+            )
+        if test > 0 and n_test == 0:
+            n_test = 1
+        if validation > 0 and n_val == 0:
+            n_val = 1
+        if n - n_test - n_val < 1:
+            n_val = max(0, n - n_test - 1)
+        for rank, gi in enumerate(order):
+            dest = "test" if rank < n_test else "validation" if rank < n_test + n_val else "train"
+            parts[dest].extend(members[gi])
+    return DatasetSplits(
+        train=ds.subset(sorted(parts["train"])),
+        validation=ds.subset(sorted(parts["validation"])),
+        test=ds.subset(sorted(parts["test"])),
+    )
+
+
+def split_off(ds: Dataset, fraction: float, seed: int = 42) -> tuple[Dataset, Dataset]:
+    """Carve a stratified, leakage-free fraction off ``ds`` (e.g. validation from an official train set).
+
+    Returns ``(rest, carved)``.
+    """
+    splits = split_dataset(ds, validation=0.0, test=fraction, seed=seed)
+    return splits.train, splits.test
+
+
+def overlap(a: Dataset, b: Dataset) -> int:
+    """Number of distinct texts present in both datasets."""
+    return len({text_key(t) for t in a.texts} & {text_key(t) for t in b.texts})
