@@ -61,6 +61,7 @@ class DataConfig(_Section):
     label_delimiter: str | None = None
     labels: list[str] | None = None
     hub_config: str | None = None
+    hub_splits: dict[str, str] | None = None
     split: SplitConfig = Field(default_factory=SplitConfig)
     balance: Literal["none", "undersample", "oversample"] = "none"
     k_per_class: int | None = Field(None, ge=1)

@@ -143,7 +143,7 @@ def test_inspect_catalog_20newsgroups_reports_the_official_train(capsys: pytest.
     report = json.loads(capsys.readouterr().out)
     assert report["rows"] == 11293
     assert len(report["classes"]) == 20
-    assert report["notes"][0].startswith("official train")
+    assert report["notes"][0].startswith("the official train file")
     assert report["overlap"]["test_rows"] == 0
 
 
@@ -153,8 +153,8 @@ def test_inspect_catalog_sms_spam_reports_imbalance(capsys: pytest.CaptureFixtur
     assert report["imbalance_ratio"] > 6
     imbalance = [w for w in report["warnings"] if w["code"] == "imbalance"]
     assert imbalance and imbalance[0]["severity"] == "warning"
-    if report["notes"][0].startswith("raw rows"):
-        assert report["duplicate_rows"] > 0  # the raw file repeats texts before deduplication
+    assert report["rows"] == 4837  # the rows as shipped, before the catalog's deduplication
+    assert report["duplicate_rows"] == 315
 
 
 def test_inspect_raw_sms_spam_file_counts_its_duplicates(capsys: pytest.CaptureFixture[str]) -> None:

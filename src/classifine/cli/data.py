@@ -61,11 +61,10 @@ def _catalog_target(name: str, split: str | None) -> tuple[Dataset, Dataset | No
         return concat([ds for _, ds in splits.items()], name), None, ["all splits together"]
     if split in ("validation", "test"):
         return splits[split], None, [f"the catalog's {split} split"]
-    load_raw = getattr(catalog, "load_raw", None)
-    if load_raw is not None:
-        return load_raw(name), splits.test, ["raw rows, before the catalog's deduplication"]
-    official = concat([splits.train, splits.validation], name)
-    return official, splits.test, ["official train = the catalog's train + validation splits"]
+    if catalog.get_entry(name).split.startswith("official"):
+        note = "the official train file as shipped (the catalog's train + validation splits)"
+        return catalog.load_raw(name), splits.test, [note]
+    return catalog.load_raw(name), None, ["all rows as shipped, before the catalog's deduplication and split"]
 
 
 def _folder_target(source: str, split: str | None, read: _Read) -> tuple[Dataset, Dataset | None, list[str]]:

