@@ -18,8 +18,33 @@ from classifine.errors import (
 
 __version__ = "0.1.0"
 
+# Heavy parts (torch, transformers) load on first use, so `import classifine` stays fast.
+_LAZY = {
+    "Classifier": ("classifine.inference.predictor", "Classifier"),
+    "Prediction": ("classifine.inference.predictor", "Prediction"),
+    "train": ("classifine.api", "train"),
+    "evaluate": ("classifine.api", "evaluate_run"),
+    "predict": ("classifine.api", "predict"),
+    "load_artifact": ("classifine.api", "load_artifact"),
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'classifine' has no attribute {name!r}")
+
 __all__ = [
     "AssetError",
+    "Classifier",
+    "Prediction",
+    "evaluate",
+    "load_artifact",
+    "predict",
+    "train",
     "BackendError",
     "ClassifineError",
     "Config",
