@@ -1,0 +1,47 @@
+"""``classifine train CONFIG [key=value ...] [--resume] [--name NAME]``: fine-tune and write a run folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from classifine.cli.common import echo, print_json, progress_enabled, state
+
+
+def train_command(
+    config: Path = typer.Argument(..., help="YAML config file (see examples/)."),
+    overrides: list[str] = typer.Argument(None, help="Overrides such as train.epochs=2 model.method=full."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue an interrupted run from its last checkpoint."
+    ),
+    name: str | None = typer.Option(None, "--name", help="Run name (folder under output.dir)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only print the run folder and metrics."),
+    as_json: bool = typer.Option(False, "--json", help="Print the run folder and metrics as JSON."),
+) -> None:
+    """Fine-tune a classifier on the data in CONFIG and write runs/<name>/ (model, metrics, logs)."""
+    import json
+
+    from classifine.config import load_config
+    from classifine.training.fit import train
+
+    if quiet or as_json:
+        state.quiet = True
+    extra = list(overrides or [])
+    if name:
+        extra.append(f"output.name={name}")
+    cfg = load_config(config, extra)
+    run = train(cfg, resume=resume, progress=progress_enabled())
+    metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+    best = metrics.get("validation", {})
+    if as_json:
+        print_json({"run": str(run), "validation": best, "train": metrics.get("train", {})})
+        return
+    typer.echo(str(run))
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in best.items())
+    echo(f"best validation: {shown}" if shown else "no validation split: nothing to select on")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``train`` command."""
+    app.command("train")(train_command)

@@ -1,0 +1,238 @@
+"""Build models for training, save them as an Artifact's ``model/`` folder and load them back.
+
+Example:
+    >>> model, tokenizer, meta = load_trained("runs/sms-spam")
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from classifine.artifact import ArtifactMeta, model_dir, read_meta, write_meta
+from classifine.data.labels import LabelSet
+from classifine.errors import ModelError
+from classifine.models.lora import apply_lora, is_peft
+from classifine.models.zoo import DECODER_FAMILIES, LORA_TARGETS, ModelSpec, family_of_model_type, resolve
+
+logger = logging.getLogger(__name__)
+
+
+def _unreachable(source: str, exc: Exception) -> ModelError:
+    if Path(source).exists():
+        return ModelError(f"could not load the model ({type(exc).__name__}: {exc})", where=source)
+    return ModelError(
+        f"could not load '{source}' from the model hub ({type(exc).__name__}); the hub may be unreachable",
+        hint="download the model elsewhere and pass its local folder as model.name, or use a packaged preset",
+    )
+
+
+def load_tokenizer(source: str, decoder: bool) -> Any:
+    """Load a tokenizer; decoders get a pad token (eos) and right padding.
+
+    Right padding keeps position ids of real tokens identical whatever the batch, and the
+    sequence-classification heads of decoders pick the last non-pad token.
+
+    Example:
+        >>> load_tokenizer("runs/x/model", decoder=False)
+    """
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except Exception as exc:
+        raise _unreachable(source, exc) from exc
+    if decoder:
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+        tokenizer.padding_side = "right"
+    return tokenizer
+
+
+def refine_spec(spec: ModelSpec) -> ModelSpec:
+    """Fill in the family of a hub id from its config (needs the hub, or its local cache)."""
+    if spec.family != "auto":
+        return spec
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(spec.source)
+    except Exception as exc:
+        raise _unreachable(spec.source, exc) from exc
+    family = family_of_model_type(config.model_type)
+    return replace(
+        spec,
+        family=family,
+        lora_targets=LORA_TARGETS.get(family, ()),
+        needs_pad_token=family in DECODER_FAMILIES,
+    )
+
+
+def build_for_training(
+    spec: ModelSpec,
+    label_set: LabelSet,
+    method: str = "lora",
+    lora_cfg: Any = None,
+    precision: str = "fp32",
+) -> tuple[Any, Any]:
+    """A fresh ``*ForSequenceClassification`` model (LoRA-wrapped when asked) and its tokenizer.
+
+    Weights are kept in float32; ``precision`` only selects autocast during training.
+
+    Example:
+        >>> model, tok = build_for_training(resolve("minilm-l6"), label_set, "lora")
+    """
+    if method == "qlora":
+        _require_qlora()
+    if method not in ("full", "lora"):
+        raise ModelError(f"unknown training method '{method}'", hint="use model.method=full, lora or qlora")
+    spec = refine_spec(spec)
+    tokenizer = load_tokenizer(spec.source, spec.needs_pad_token)
+    model = _load_classifier(spec, label_set, tokenizer.pad_token_id if spec.needs_pad_token else None)
+    if method == "lora":
+        model = apply_lora(
+            model,
+            _lora_targets(spec, lora_cfg),
+            r=getattr(lora_cfg, "r", 8),
+            alpha=getattr(lora_cfg, "alpha", 16),
+            dropout=getattr(lora_cfg, "dropout", 0.1),
+        )
+    return model, tokenizer
+
+
+def _load_classifier(spec: ModelSpec, label_set: LabelSet, pad_token_id: int | None) -> Any:
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    id2label = dict(enumerate(label_set.names))
+    problem = "multi_label_classification" if label_set.multi_label else "single_label_classification"
+    kwargs: dict[str, Any] = {
+        "num_labels": len(label_set),
+        "id2label": id2label,
+        "label2id": {n: i for i, n in id2label.items()},
+        "problem_type": problem,
+        "dtype": torch.float32,
+    }
+    if pad_token_id is not None:
+        kwargs["pad_token_id"] = pad_token_id
+    # The fresh head is always missing from the checkpoint: hide the load report that says so.
+    tf_logger = logging.getLogger("transformers")
+    level = tf_logger.level
+    tf_logger.setLevel(logging.ERROR)
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(spec.source, **kwargs)
+    except ValueError as exc:
+        raise ModelError(f"this model cannot classify sequences ({exc})", where=spec.source) from exc
+    except Exception as exc:
+        raise _unreachable(spec.source, exc) from exc
+    finally:
+        tf_logger.setLevel(level)
+    if pad_token_id is not None:
+        model.config.pad_token_id = pad_token_id
+    return model
+
+
+def _lora_targets(spec: ModelSpec, lora_cfg: Any) -> tuple[str, ...] | str:
+    wanted = getattr(lora_cfg, "target_modules", "auto")
+    if wanted == "auto":
+        return spec.lora_targets
+    if wanted == "all-linear":
+        return "all-linear"
+    return tuple(wanted)
+
+
+def _require_qlora() -> None:
+    import importlib.util
+
+    import torch
+
+    if not torch.cuda.is_available() or importlib.util.find_spec("bitsandbytes") is None:
+        raise ModelError("QLoRA needs a CUDA GPU and bitsandbytes; use model.method=lora on this machine")
+    raise ModelError("QLoRA training is not supported yet", hint="use model.method=lora")
+
+
+def save_trained(
+    model: Any, tokenizer: Any, folder: str | Path, meta: ArtifactMeta, merge: bool = True
+) -> None:
+    """Write weights (safetensors), tokenizer and ``classifine.json`` into ``folder``.
+
+    A LoRA model is either merged into plain weights (``merge=True``) or saved as an adapter
+    with the classification config, to be applied onto ``meta.base_model_source`` at load time.
+
+    Example:
+        >>> save_trained(model, tokenizer, "runs/x/model", meta, merge=True)
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if is_peft(model):
+        if merge:
+            merged = model.merge_and_unload()
+            merged.save_pretrained(folder)
+            meta = meta.model_copy(update={"adapter": False})
+        else:
+            model.save_pretrained(folder)
+            model.get_base_model().config.save_pretrained(folder)
+            meta = meta.model_copy(update={"adapter": True})
+    else:
+        model.save_pretrained(folder)
+        meta = meta.model_copy(update={"adapter": False})
+    tokenizer.save_pretrained(folder)
+    write_meta(folder, meta)
+
+
+def _base_source(meta: ArtifactMeta, folder: Path) -> str:
+    source = meta.base_model_source
+    if Path(source).is_dir():
+        return source
+    try:
+        found = resolve(meta.base_model)
+    except ModelError:
+        return source
+    logger.info("base model %s not at %s; using %s", meta.base_model, source, found.source)
+    return found.source
+
+
+def load_trained(path: str | Path) -> tuple[Any, Any, ArtifactMeta]:
+    """Load an artifact for inference: ``(model, tokenizer, meta)``, model in eval mode.
+
+    Adapters are applied onto the base model and merged, so inference costs the same as a
+    plain model.
+
+    Example:
+        >>> model, tokenizer, meta = load_trained("runs/sms-spam")
+    """
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    meta = read_meta(path)
+    folder = model_dir(path)
+    decoder = family_of_model_type(meta.family) in DECODER_FAMILIES
+    tokenizer = load_tokenizer(str(folder), decoder)
+    try:
+        if meta.adapter:
+            from peft import PeftModel
+
+            config = AutoConfig.from_pretrained(folder)
+            base = AutoModelForSequenceClassification.from_pretrained(
+                _base_source(meta, folder), config=config, dtype=torch.float32
+            )
+            model = PeftModel.from_pretrained(base, folder).merge_and_unload()
+        else:
+            model = AutoModelForSequenceClassification.from_pretrained(folder, dtype=torch.float32)
+    except ModelError:
+        raise
+    except Exception as exc:
+        raise ModelError(
+            f"could not load model weights ({type(exc).__name__}: {exc})", where=str(folder)
+        ) from exc
+    if len(meta.labels) != model.config.num_labels:
+        raise ModelError(
+            f"classifine.json lists {len(meta.labels)} labels "
+            f"but the model has {model.config.num_labels} outputs",
+            where=str(folder),
+            hint="the folder was modified after training; retrain",
+        )
+    model.eval()
+    return model, tokenizer, meta
