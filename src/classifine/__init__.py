@@ -37,6 +37,7 @@ def __getattr__(name: str) -> object:
         return getattr(importlib.import_module(module), attr)
     raise AttributeError(f"module 'classifine' has no attribute {name!r}")
 
+
 __all__ = [
     "AssetError",
     "Classifier",

@@ -78,7 +78,9 @@ def model_dir(path: str | Path) -> Path:
     if (p / "model" / META_FILE).is_file():
         return p / "model"
     if not p.exists():
-        raise ModelError("artifact not found", where=str(p), hint="pass a run folder written by 'classifine train'")
+        raise ModelError(
+            "artifact not found", where=str(p), hint="pass a run folder written by 'classifine train'"
+        )
     raise ModelError(
         f"no {META_FILE} in this folder or its model/ subfolder",
         where=str(p),
@@ -99,10 +101,12 @@ def read_meta(path: str | Path) -> ArtifactMeta:
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
-        raise ModelError(f"field '{field}': {err['msg']}", where=str(file), hint="retrain or repair the file") from None
+        raise ModelError(
+            f"field '{field}': {err['msg']}", where=str(file), hint="retrain or repair the file"
+        ) from None
     if meta.format_version > FORMAT_VERSION:
         raise ModelError(
-            f"artifact format {meta.format_version} is newer than this classifine supports ({FORMAT_VERSION})",
+            f"artifact format {meta.format_version} is newer than this classifine reads ({FORMAT_VERSION})",
             where=str(file),
             hint="upgrade classifine",
         )
@@ -135,7 +139,9 @@ def atomic_dir(final: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     final.parent.mkdir(parents=True, exist_ok=True)
     if final.exists() and not overwrite:
         raise ModelError(
-            "output folder already exists", where=str(final), hint="choose output.name or set output.overwrite=true"
+            "output folder already exists",
+            where=str(final),
+            hint="choose output.name or set output.overwrite=true",
         )
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".partial"))
     try:

@@ -96,7 +96,7 @@ class TrainConfig(_Section):
     epochs: float = Field(3.0, gt=0)
     batch_size: int = Field(16, ge=1)
     eval_batch_size: int = Field(64, ge=1)
-    learning_rate: float = Field(5e-4, gt=0)
+    learning_rate: float | None = Field(None, gt=0)  # None: 1e-3 for LoRA, 5e-5 for full fine-tuning
     weight_decay: float = Field(0.01, ge=0)
     warmup_ratio: float = Field(0.06, ge=0, lt=1)
     seed: int = 42
@@ -112,6 +112,18 @@ class TrainConfig(_Section):
     eval_every: Literal["epoch"] | int = "epoch"
     threshold: float = Field(0.5, gt=0, lt=1)
     tune_thresholds: bool = True
+
+
+def default_learning_rate(method: str) -> float:
+    """The learning rate used when ``train.learning_rate`` is unset.
+
+    LoRA trains few parameters and wants a larger step than full fine-tuning.
+
+    Example:
+        >>> default_learning_rate("lora")
+        0.001
+    """
+    return 5e-5 if method == "full" else 1e-3
 
 
 class OutputConfig(_Section):

@@ -13,7 +13,14 @@ EXAMPLES = sorted((Path(__file__).parents[2] / "examples").glob("*.yaml"))
 
 def test_examples_exist() -> None:
     names = {p.stem for p in EXAMPLES}
-    for needed in ("sms-spam", "20newsgroups", "movie-reviews", "trec-6", "trec-50", "reuters-multilabel-sample"):
+    for needed in (
+        "sms-spam",
+        "20newsgroups",
+        "movie-reviews",
+        "trec-6",
+        "trec-50",
+        "reuters-multilabel-sample",
+    ):
         assert needed in names
 
 

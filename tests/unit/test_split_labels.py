@@ -58,7 +58,9 @@ def test_near_duplicates_by_case_and_space_stay_together() -> None:
     ds = Dataset(texts, labels, LabelSet.from_labels(labels))
     for seed in range(5):
         s = split_dataset(ds, seed=seed)
-        homes = [name for name, part in s.items() if text_key("hello world") in {text_key(t) for t in part.texts}]
+        homes = [
+            name for name, part in s.items() if text_key("hello world") in {text_key(t) for t in part.texts}
+        ]
         assert len(homes) == 1
 
 
@@ -71,7 +73,9 @@ def test_too_small_class_is_a_clear_error() -> None:
 
 def test_split_off_and_multilabel() -> None:
     rng = np.random.default_rng(0)
-    labels = [tuple(sorted({"x", "y", "z"}.intersection({rng.choice(["x", "y", "z"]), "x"}))) for _ in range(200)]
+    labels = [
+        tuple(sorted({"x", "y", "z"}.intersection({rng.choice(["x", "y", "z"]), "x"}))) for _ in range(200)
+    ]
     ds = Dataset([f"doc {i}" for i in range(200)], labels, LabelSet.from_labels(labels, multi_label=True))
     rest, carved = split_off(ds, 0.25, seed=0)
     assert len(rest) + len(carved) == 200

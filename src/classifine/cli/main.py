@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from classifine import _env  # noqa: F401  (must precede any torch import)
-
 import importlib
 import logging
+import os
 import sys
+import warnings
 
 import typer
 
+from classifine import _env  # noqa: F401  (importing the package already sets the thread policy)
 from classifine.cli.common import state
 from classifine.errors import ClassifineError
 
@@ -32,6 +33,12 @@ def _root(
 ) -> None:
     """classifine: load and check data, fine-tune, evaluate, predict."""
     state.quiet = quiet
+    if not verbose:
+        # Library progress bars and deprecation chatter drown the CLI's own progress and errors.
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        for category in (FutureWarning, DeprecationWarning):
+            warnings.filterwarnings("ignore", category=category)
+        warnings.filterwarnings("ignore", module="(transformers|peft|torch|accelerate)")
     level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
     for noisy in ("httpx", "urllib3", "filelock", "datasets", "transformers", "torch", "huggingface_hub"):

@@ -18,6 +18,11 @@ def train_command(
     name: str | None = typer.Option(None, "--name", help="Run name (folder under output.dir)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only print the run folder and metrics."),
     as_json: bool = typer.Option(False, "--json", help="Print the run folder and metrics as JSON."),
+    evaluate: bool = typer.Option(
+        True,
+        "--evaluate/--no-evaluate",
+        help="Score the test split beside TF-IDF; write the report.",
+    ),
 ) -> None:
     """Fine-tune a classifier on the data in CONFIG and write runs/<name>/ (model, metrics, logs)."""
     import json
@@ -32,14 +37,43 @@ def train_command(
         extra.append(f"output.name={name}")
     cfg = load_config(config, extra)
     run = train(cfg, resume=resume, progress=progress_enabled())
+    report = _evaluate(run) if evaluate else None
     metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
     best = metrics.get("validation", {})
     if as_json:
-        print_json({"run": str(run), "validation": best, "train": metrics.get("train", {})})
+        print_json(
+            {
+                "run": str(run),
+                "validation": best,
+                "train": metrics.get("train", {}),
+                "test": metrics.get("test"),
+            }
+        )
         return
     typer.echo(str(run))
     shown = ", ".join(f"{k} {v:.4f}" for k, v in best.items())
     echo(f"best validation: {shown}" if shown else "no validation split: nothing to select on")
+    if report is not None:
+        from classifine.evaluation.report import headline_table
+
+        echo("")
+        echo(headline_table(report))
+        echo(f"report: {run / 'report.html'}")
+    echo(f'next: classifine predict {run} --text "..."')
+
+
+def _evaluate(run: Path) -> object | None:
+    """Score the run's test split (skipped with a note when the data has none)."""
+    from classifine.errors import DataError
+    from classifine.evaluation.report import evaluate_run
+
+    try:
+        return evaluate_run(run)
+    except DataError as exc:
+        if "empty" not in str(exc):
+            raise
+        echo(f"no test split to evaluate on ({exc}); use 'classifine evaluate {run} --data FILE'")
+        return None
 
 
 def register(app: typer.Typer) -> None:

@@ -1,7 +1,8 @@
 """Read tables of labelled text (CSV, TSV, JSON, JSONL, Parquet, ``save_to_disk`` folders) into DataFrames.
 
 Every failure becomes a :class:`~classifine.errors.DataError` that names the file, the line or row
-and how to fix it. :func:`to_dataset` (from :mod:`classifine.data.parse`) turns a frame into a :class:`~classifine.data.dataset.Dataset`.
+and how to fix it. :func:`to_dataset` (from :mod:`classifine.data.parse`) turns a frame into a
+:class:`~classifine.data.dataset.Dataset`.
 
 Example:
     >>> df = read_table("data/reviews.csv")

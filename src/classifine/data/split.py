@@ -63,7 +63,8 @@ def split_dataset(ds: Dataset, validation: float = 0.1, test: float = 0.2, seed:
         needed = 1 + (test > 0) + (validation > 0)
         if n < needed and name:
             raise DataError(
-                f"class '{name}' has only {n} distinct text(s); a train/validation/test split needs at least {needed}",
+                f"class '{name}' has only {n} distinct text(s); "
+                f"a train/validation/test split needs at least {needed}",
                 hint="add examples, drop the class, or set data.split.validation/test to 0",
             )
         if test > 0 and n_test == 0:

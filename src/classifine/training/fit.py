@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from classifine.artifact import ArtifactMeta, atomic_dir, library_versions, write_json
-from classifine.config import Config
+from classifine.config import Config, default_learning_rate
 from classifine.data.dataset import DatasetSplits
 from classifine.errors import ConfigError, DataError, ModelError, suggestion
 from classifine.models.build import build_for_training, save_trained
@@ -136,7 +136,7 @@ def _training_args(cfg: Config, work: Path, precision: str, has_eval: bool, metr
         max_steps=t.max_steps or -1,
         per_device_train_batch_size=t.batch_size,
         per_device_eval_batch_size=t.eval_batch_size,
-        learning_rate=t.learning_rate,
+        learning_rate=t.learning_rate or default_learning_rate(cfg.model.method),
         weight_decay=t.weight_decay,
         warmup_steps=t.warmup_ratio,
         eval_strategy=strategy if has_eval else "no",
