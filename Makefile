@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup demo test test-slow lint format bench clean
+.PHONY: setup demo test test-slow test-llamacpp lint format bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: setup
 
 test-slow: setup
 	$(BIN)/python -m pytest -q -m slow
+
+# Opt-in: builds llama-cpp-python (about 12 min) and runs the openai backend against its real server.
+test-llamacpp: setup
+	bash scripts/test-llamacpp.sh
 
 lint: setup
 	$(BIN)/ruff check src tests bench
