@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from classifine.cli.common import echo, print_json
+from classifine.cli.common import echo, print_json, progress_enabled
+from classifine.errors import ConfigError
 
 
 def evaluate(
@@ -17,10 +18,21 @@ def evaluate(
     split: str = typer.Option("test", "--split", help="Split of the run's data: test or validation."),
     no_baseline: bool = typer.Option(False, "--no-baseline", help="Skip the TF-IDF baseline."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
+    llm: list[str] = typer.Option(
+        [], "--llm", help="Add an LLM labeller BACKEND:MODEL to the leaderboard (repeatable)."
+    ),
+    llm_shots: str = typer.Option("0", "--llm-shots", help="Shots per LLM row, e.g. 0,4 (0 = zero-shot)."),
+    llm_base_url: str | None = typer.Option(None, "--llm-base-url", help="Server URL for ollama/openai."),
+    limit: int | None = typer.Option(
+        None, "--limit", min=1, help="Score every row on the same seeded subset of N texts."
+    ),
 ) -> None:
     """Score a trained run on held-out data beside a TF-IDF baseline; write report.md/html."""
-    from classifine.evaluation.report import evaluate_run, headline_table
+    from classifine.evaluation.report import evaluate_run, headline_table, leaderboard_table
+    from classifine.experiments.compare import llm_row_factory, parse_llm_spec
 
+    specs = [parse_llm_spec(item, base_url=llm_base_url) for item in llm]
+    shots = _shots(llm_shots)
     report = evaluate_run(
         run,
         data_file=data,
@@ -28,13 +40,28 @@ def evaluate(
         text_column=text_column,
         label_column=label_column,
         include_baseline=not no_baseline,
+        extra_rows=llm_row_factory(specs, shots, progress=progress_enabled()) if specs else (),
+        limit=limit,
     )
     if as_json:
         print_json(report.to_dict())
         return
     typer.echo(headline_table(report))
+    if len(report.leaderboard) > 2:
+        typer.echo("")
+        typer.echo(leaderboard_table(report))
     if report.run_dir is not None:
         echo(f"Report: {report.run_dir / 'report.html'} (and report.md, metrics.json)")
+
+
+def _shots(text: str) -> list[int]:
+    try:
+        shots = [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise ConfigError(f"--llm-shots '{text}' is not a list of integers", hint="e.g. 0,4") from None
+    if not shots or min(shots) < 0:
+        raise ConfigError(f"--llm-shots '{text}' needs integers >= 0", hint="e.g. 0,4")
+    return shots
 
 
 def register(app: typer.Typer) -> None:

@@ -16,7 +16,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,9 @@ from classifine.evaluation.metrics import compute_metrics
 from classifine.evaluation.plots import Plot, save_plots
 
 logger = logging.getLogger(__name__)
+
+#: Scores more labellers on the evaluated texts: (eval Dataset, the run's splits or None) -> rows.
+ExtraRows = Callable[[Dataset, DatasetSplits | None], Iterable[dict[str, Any]]]
 
 ROW_KEYS = ("name", "kind", "accuracy", "macro_f1", "micro_f1", "abstention_rate", "texts_per_s")
 CONFUSION_TABLE_MAX = 10
@@ -138,7 +141,21 @@ def headline_table(report: EvalReport) -> str:
                                       accuracy  macro-F1   spam F1
         fine-tuned (minilm-l6)          0.9876    0.9712    0.9500
     """
-    table = _headline(report)
+    lines = _fixed_width(_headline(report))
+    lines.append(f"({report.dataset}, {report.split} split, n={report.metrics.get('n')})")
+    return "\n".join(lines)
+
+
+def leaderboard_table(report: EvalReport) -> str:
+    """Every labeller scored on the same texts (fine-tuned, TF-IDF, zero/few-shot LLMs), best first.
+
+    Example:
+        >>> print(leaderboard_table(report))  # doctest: +SKIP
+    """
+    return "\n".join(_fixed_width(_leaderboard(report)))
+
+
+def _fixed_width(table: _Table) -> list[str]:
     widths = [max(len(r[i]) for r in [table.headers, *table.rows]) for i in range(len(table.headers))]
     lines = []
     for row in [table.headers, *table.rows]:
@@ -146,8 +163,7 @@ def headline_table(report: EvalReport) -> str:
             c.rjust(max(w, 9)) for c, w in zip(row[1:], widths[1:], strict=True)
         ]
         lines.append("  ".join(cells).rstrip())
-    lines.append(f"({report.dataset}, {report.split} split, n={report.metrics.get('n')})")
-    return "\n".join(lines)
+    return lines
 
 
 def _per_class(report: EvalReport) -> _Table:
@@ -390,7 +406,8 @@ def evaluate_run(
     text_column: str | None = None,
     label_column: str | None = None,
     include_baseline: bool = True,
-    extra_rows: Iterable[dict[str, Any]] = (),
+    extra_rows: Iterable[dict[str, Any]] | ExtraRows = (),
+    limit: int | None = None,
 ) -> EvalReport:
     """Score a trained run on its ``split`` (or on ``data_file``) beside a TF-IDF baseline; write the report.
 
@@ -400,7 +417,9 @@ def evaluate_run(
         split: ``test`` or ``validation`` of the run's data (ignored with ``data_file``).
         text_column, label_column: columns of ``data_file`` (default: the run's config).
         include_baseline: train and score the TF-IDF baseline on the run's train split.
-        extra_rows: more leaderboard rows (e.g. zero-shot LLMs) to show.
+        extra_rows: more leaderboard rows, or a callable ``(eval_data, splits) -> rows`` that
+            scores other labellers (e.g. zero/few-shot LLMs) on exactly the evaluated texts.
+        limit: evaluate every row of the leaderboard on a seeded stratified subset of this size.
 
     Example:
         >>> evaluate_run("runs/trec-6-minilm").metrics["macro_f1"]  # doctest: +SKIP
@@ -422,11 +441,16 @@ def evaluate_run(
     ds = relabel(ds, label_set, dataset_name)
     if len(ds) == 0:
         raise DataError(f"the {split} data is empty", where=dataset_name)
+    notes: list[str] = []
+    if limit is not None and limit < len(ds):
+        from classifine.data.sample import subsample
+
+        notes.append(f"every row scored on the same seeded stratified subset of {limit} of {len(ds)} texts")
+        ds = subsample(ds, limit, seed=42)
     start = time.perf_counter()
     probs = clf.predict_proba(ds.texts)
     model_tps = len(ds) / max(time.perf_counter() - start, 1e-9)
     metrics = compute_metrics(ds.y(), probs, label_set, meta.thresholds if meta.multi_label else None)
-    notes: list[str] = []
     name = f"{meta.base_model} ({meta.method})"
     report = EvalReport(model_name=name, dataset=dataset_name, split=split, metrics=metrics, notes=notes)
     report.add_row(leaderboard_row(name, "fine-tuned", metrics, texts_per_s=model_tps))
@@ -436,7 +460,7 @@ def evaluate_run(
             report.add_row(
                 leaderboard_row("tf-idf + logreg", "tf-idf", report.baseline, texts_per_s=base_tps)
             )
-    for row in extra_rows:
+    for row in extra_rows(ds, splits) if callable(extra_rows) else extra_rows:
         report.add_row(row)
     write_report(run_dir, report)
     return report

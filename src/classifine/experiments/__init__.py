@@ -1,0 +1,1 @@
+"""Comparisons across labellers: fine-tuned models, TF-IDF and zero/few-shot LLMs on one split."""
