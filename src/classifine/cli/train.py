@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from classifine.cli.common import echo, print_json, progress_enabled, state
+
+if TYPE_CHECKING:
+    from classifine.evaluation.report import EvalReport
 
 
 def train_command(
@@ -62,7 +66,7 @@ def train_command(
     echo(f'next: classifine predict {run} --text "..."')
 
 
-def _evaluate(run: Path) -> object | None:
+def _evaluate(run: Path) -> EvalReport | None:
     """Score the run's test split (skipped with a note when the data has none)."""
     from classifine.errors import DataError
     from classifine.evaluation.report import evaluate_run

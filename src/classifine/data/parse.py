@@ -21,18 +21,6 @@ from classifine.data.dataset import Dataset
 from classifine.data.labels import LabelSet
 from classifine.errors import DataError, suggestion
 
-FORMATS: dict[str, str] = {
-    ".csv": "csv",
-    ".tsv": "tsv",
-    ".tab": "tsv",
-    ".txt": "txt",
-    ".json": "json",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-}
-
 _SHOWN = 5
 _DELIMITERS = ("|", ";", ",")
 _TRUE = {"1", "true", "yes"}
