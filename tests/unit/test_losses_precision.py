@@ -88,10 +88,12 @@ def test_bce_uses_pos_weight_and_loss_auto_picks_by_problem() -> None:
 def test_threshold_tuning_finds_the_separating_threshold() -> None:
     y = np.array([[1, 0], [1, 0], [0, 1], [0, 0]])
     p = np.array([[0.35, 0.9], [0.4, 0.1], [0.1, 0.8], [0.2, 0.2]])
-    th = tdata.tune_thresholds(y, p, default=0.5)
+    th = tdata.tune_thresholds(y, p, default=0.5, min_positives=1)
     assert 0.2 < th[0] <= 0.35  # every positive of label 0 sits at 0.35-0.4, negatives at <= 0.2
     assert 0.2 < th[1] <= 0.8
     assert tdata.tune_thresholds(np.zeros((2, 1)), np.array([[0.1], [0.9]]), 0.5) == [0.5]
+    # Too few validation positives to fit a threshold: keep the default rather than overfit one example.
+    assert tdata.tune_thresholds(y, p, default=0.5) == [0.5, 0.5]
 
 
 def test_basic_metrics_single_and_multi() -> None:

@@ -104,13 +104,17 @@ def basic_metrics(
     }
 
 
-def tune_thresholds(y_true: np.ndarray, probs: np.ndarray, default: float) -> list[float]:
-    """Per-label threshold on a 0.05..0.95 grid maximising that label's F1 (``default`` if no positives).
+def tune_thresholds(
+    y_true: np.ndarray, probs: np.ndarray, default: float, min_positives: int = 5
+) -> list[float]:
+    """Per-label threshold on a 0.05..0.95 grid maximising that label's F1 on validation.
 
+    A label with fewer than ``min_positives`` validation positives keeps ``default``: a threshold
+    fitted to one or two examples overfits them (and can flood predictions with that label).
     Among equally good thresholds the middle one is taken.
 
     Example:
-        >>> tune_thresholds(np.array([[1], [0]]), np.array([[0.3], [0.1]]), 0.5)
+        >>> tune_thresholds(np.array([[1], [0]]), np.array([[0.3], [0.1]]), 0.5, min_positives=1)
         [0.25]
     """
     from sklearn.metrics import f1_score
@@ -119,7 +123,7 @@ def tune_thresholds(y_true: np.ndarray, probs: np.ndarray, default: float) -> li
     out: list[float] = []
     for c in range(probs.shape[1]):
         truth = np.asarray(y_true)[:, c].astype(int)
-        if truth.sum() == 0:
+        if truth.sum() < max(min_positives, 1):
             out.append(float(default))
             continue
         scores = [f1_score(truth, (probs[:, c] >= t).astype(int), zero_division=0) for t in grid]
