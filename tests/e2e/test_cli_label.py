@@ -1,16 +1,13 @@
 """``classifine label`` end to end, against an OpenAI-compatible server on 127.0.0.1.
 
-The server is a recorded-contract double of ``/v1/chat/completions`` (the shapes PROTOCOLS.md
-documents): a real OpenAI-compatible server cannot run in the default test run here.
+The server is the recorded-contract double of ``/v1/chat/completions`` in ``tests/llm_contract.py``
+(the shapes PROTOCOLS.md documents): a real OpenAI-compatible server cannot run in the default test run.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,59 +15,15 @@ import pandas as pd
 import pytest
 
 from classifine.cli.main import main
+from llm_contract import ContractServer
 
 KEY = "sk-e2e-secret"
 
 
-class ChatServer:
-    """Answers chat completions with {"label": ...}: 'spam' when the text mentions a prize."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                server.requests.append({"path": self.path, "body": body})
-                status, payload = server.answer(self.headers.get("Authorization"), body)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
-
-    def answer(self, auth: str | None, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        if auth != f"Bearer {KEY}":
-            return 401, {"error": {"message": "Incorrect API key provided", "code": "invalid_api_key"}}
-        text = body["messages"][-1]["content"].rsplit("Text:", 1)[-1]
-        label = "spam" if "prize" in text else "ham"
-        tokens = [{"token": '{"label":"', "logprob": 0.0}, {"token": label, "logprob": math.log(0.8)}]
-        tokens.append({"token": '"}', "logprob": 0.0})
-        choice = {
-            "index": 0,
-            "message": {"role": "assistant", "content": json.dumps({"label": label})},
-            "logprobs": {"content": tokens},
-            "finish_reason": "stop",
-        }
-        return 200, {"id": "c1", "object": "chat.completion", "model": body["model"], "choices": [choice]}
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.fixture()
-def server() -> Iterator[ChatServer]:
-    srv = ChatServer()
+def server() -> Iterator[ContractServer]:
+    srv = ContractServer()
+    srv.api_key = KEY
     yield srv
     srv.close()
 
@@ -89,7 +42,7 @@ def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def _args(server: ChatServer, data: Path, out: Path, *extra: str) -> list[str]:
+def _args(server: ContractServer, data: Path, out: Path, *extra: str) -> list[str]:
     return [
         "label", "--backend", "openai", "--model", "tiny", "--base-url", server.url, "--api-key", KEY,
         "--input", str(data), "--output", str(out), *extra,
@@ -97,7 +50,7 @@ def _args(server: ChatServer, data: Path, out: Path, *extra: str) -> list[str]:
 
 
 def test_label_writes_output_and_second_run_hits_cache(
-    server: ChatServer, data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    server: ContractServer, data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "labels.jsonl"
     assert main(_args(server, data, out)) == 0
@@ -105,7 +58,7 @@ def test_label_writes_output_and_second_run_hits_cache(
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["label"] for r in rows] == ["spam", "ham", "spam", "ham"]
     assert [r["gold_label"] for r in rows] == ["spam", "ham", "spam", "spam"]
-    assert rows[0]["confidence"] == pytest.approx(0.8)
+    assert rows[0]["confidence"] == pytest.approx(0.9)
     assert set(rows[0]) >= {"text", "label", "confidence", "scores", "abstained"}
     first = capsys.readouterr().out
     assert "0 cache hits" in first and "accuracy 0.750" in first
@@ -116,17 +69,17 @@ def test_label_writes_output_and_second_run_hits_cache(
     assert summary["cache_hits"] == 4 and summary["calls"] == 0 and summary["accuracy"] == 0.75
 
 
-def test_min_confidence_writes_trainable_csv(server: ChatServer, data: Path, tmp_path: Path) -> None:
+def test_min_confidence_writes_trainable_csv(server: ContractServer, data: Path, tmp_path: Path) -> None:
     out = tmp_path / "weak.csv"
     assert main(_args(server, data, out, "--min-confidence", "0.5")) == 0
     frame = pd.read_csv(out)
     assert list(frame.columns[:2]) == ["text", "label"] and len(frame) == 4
-    assert main(_args(server, data, out, "--min-confidence", "0.9")) == 0
-    assert len(pd.read_csv(out)) == 0  # every answer had confidence 0.8
+    assert main(_args(server, data, out, "--min-confidence", "0.95")) == 0
+    assert len(pd.read_csv(out)) == 0  # every answer had confidence 0.9
 
 
 def test_dry_run_makes_no_requests(
-    server: ChatServer, data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    server: ContractServer, data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "never.jsonl"
     assert main(_args(server, data, out, "--dry-run", "--few-shot", "1", "--train", str(data))) == 0
@@ -136,7 +89,7 @@ def test_dry_run_makes_no_requests(
     assert "Text: You won a prize! Call now" in shown and "Examples:" in shown
 
 
-def test_few_shot_examples_reach_the_server(server: ChatServer, data: Path, tmp_path: Path) -> None:
+def test_few_shot_examples_reach_the_server(server: ContractServer, data: Path, tmp_path: Path) -> None:
     out = tmp_path / "fs.jsonl"
     assert main(_args(server, data, out, "--few-shot", "1", "--train", str(data), "--limit", "2")) == 0
     assert len(server.requests) == 2
@@ -146,7 +99,7 @@ def test_few_shot_examples_reach_the_server(server: ChatServer, data: Path, tmp_
 
 
 def test_bad_key_exits_2_with_one_line(
-    server: ChatServer, data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    server: ContractServer, data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = _args(server, data, tmp_path / "x.jsonl")
     args[args.index(KEY)] = "sk-wrong"
@@ -157,7 +110,7 @@ def test_bad_key_exits_2_with_one_line(
     assert len(server.requests) == 1
 
 
-def test_missing_text_column_exits_2(server: ChatServer, data: Path, tmp_path: Path, capsys: Any) -> None:
+def test_missing_text_column_exits_2(server: ContractServer, data: Path, tmp_path: Path, capsys: Any) -> None:
     assert main(_args(server, data, tmp_path / "x.jsonl", "--text-column", "txt")) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "did you mean 'text'" in err[0]

@@ -9,17 +9,15 @@ accuracy on the test split is known exactly.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
 
 from classifine.cli.main import main
 from e2e.test_cli_evaluate_predict import TOPICS, run  # noqa: F401  (module-scoped run fixture)
+from llm_contract import ContractServer
 
 KEYWORDS = {"food": "pasta", "sport": "goal", "tech": "cpu"}
 
@@ -29,47 +27,24 @@ def keyword_label(text: str) -> str:
     return next((label for label, word in KEYWORDS.items() if word in text.split()), "food")
 
 
-class KeywordServer:
-    def __init__(self) -> None:
-        self.prompts: list[str] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                prompt = body["messages"][-1]["content"]
-                outer.prompts.append(prompt)
-                text = prompt.rsplit("Text:", 1)[-1]
-                answer = json.dumps({"label": keyword_label(text)})
-                choice = {"index": 0, "message": {"role": "assistant", "content": answer}}
-                data = json.dumps({"object": "chat.completion", "choices": [choice]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
+def prompts(server: ContractServer) -> list[str]:
+    """The whole user message of every request, in order."""
+    return [str(r["body"]["messages"][-1]["content"]) for r in server.requests]
 
 
 @pytest.fixture()
-def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[KeywordServer]:
+def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ContractServer]:
     monkeypatch.setenv("CLASSIFINE_CACHE", str(tmp_path / "cache"))  # a private answer cache
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    srv = KeywordServer()
+    srv = ContractServer()
+    srv.rule = keyword_label
     yield srv
-    srv.httpd.shutdown()
-    srv.httpd.server_close()
+    srv.close()
 
 
 def test_leaderboard_has_finetuned_tfidf_zero_and_few_shot_rows(
     run: Path,  # noqa: F811
-    server: KeywordServer,
+    server: ContractServer,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     args = ["evaluate", str(run), "--llm", "openai:kw-model", "--llm-shots", "0,2"]
@@ -84,9 +59,9 @@ def test_leaderboard_has_finetuned_tfidf_zero_and_few_shot_rows(
         assert rows[kind]["accuracy"] == pytest.approx(expected)
         assert rows[kind]["abstention_rate"] == 0.0
         assert rows[kind]["texts_per_s"] > 0
-    assert len(server.prompts) == 2 * len(test)  # every test text asked once per row
+    assert len(prompts(server)) == 2 * len(test)  # every test text asked once per row
     train_texts = set(pd.read_csv(run.parent / "train.csv")["text"])
-    few_shot_prompts = server.prompts[len(test) :]
+    few_shot_prompts = prompts(server)[len(test) :]
     assert all(any(t in p for t in train_texts) for p in few_shot_prompts)  # examples come from train
     test_texts = set(test["text"])
     assert not any(sum(t in p for t in test_texts) > 1 for p in few_shot_prompts)  # no test text leaks in
@@ -96,7 +71,7 @@ def test_leaderboard_has_finetuned_tfidf_zero_and_few_shot_rows(
 
 def test_limit_scores_every_row_on_the_same_subset(
     run: Path,  # noqa: F811
-    server: KeywordServer,
+    server: ContractServer,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     args = ["evaluate", str(run), "--llm", "openai:kw-model", "--limit", "12", "--json"]
@@ -104,7 +79,7 @@ def test_limit_scores_every_row_on_the_same_subset(
     payload = json.loads(capsys.readouterr().out)
     assert payload["metrics"]["n"] == 12
     assert all(r.get("n", 12) == 12 for r in payload["leaderboard"] if r["kind"] == "zero-shot")
-    assert len(server.prompts) == 12
+    assert len(prompts(server)) == 12
     assert any("subset of 12" in note for note in payload["notes"])
 
 
