@@ -1,0 +1,100 @@
+# ruff: noqa: E501  (the markdown template lines are as long as the tables they make)
+"""Regenerate docs/benchmarks.md from bench/results/*.json (run after the benchmarks)."""
+
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+R = ROOT / "bench" / "results"
+acc = json.loads((R / "accuracy.json").read_text())
+ts = json.loads((R / "train_speed.json").read_text())
+ll = json.loads((R / "llm_labeling.json").read_text())
+wl = json.loads((R / "weak_labels.json").read_text())
+refs = {
+    "sms-spam": "~98.5-99 (published, various splits)",
+    "trec-6": "TF-IDF 87.5 on a random 80/20 split of the train file",
+    "movie-reviews": "BERT-base ~85-87; TF-IDF 77.9",
+    "20newsgroups": "BERT-base ~85.3; TF-IDF + linear SVM 85.9",
+}
+rows = []
+for name in ("sms-spam", "trec-6", "movie-reviews", "20newsgroups"):
+    r = acc[name]
+    rows.append(
+        f"| {name} | {r['test_rows']:,} | {100 * r['accuracy']:.1f} | {100 * r['macro_f1']:.1f} | "
+        f"{100 * r['tfidf_accuracy']:.1f} | {100 * r['tfidf_macro_f1']:.1f} | {r['train_minutes']:.1f} | {refs[name]} |"
+    )
+cmds = "\n".join(f"classifine train examples/{n}.yaml train.max_train_minutes=15" for n in acc)
+doc = f"""# Benchmarks
+
+Every number here was measured on this project's reference machine: 2 CPU cores ({acc["sms-spam"]["cpu"]},
+avx512_bf16, no GPU), 24 GiB RAM, Python 3.11, torch 2.13 CPU. Benchmarks live in `bench/`, print a table and
+write `bench/results/*.json`; speed is always reported as a ratio against a baseline run in the same invocation.
+They are not part of the test run.
+
+## Accuracy of the default config (`bench/accuracy.py`)
+
+The packaged MiniLM-L6 (22.7M parameters) with LoRA, trained by `examples/<dataset>.yaml` with at most 15 minutes
+of training on 2 cores, scored on the held-out test split (the official test split for 20 Newsgroups), beside the
+TF-IDF + logistic-regression baseline that every classifine report trains on the same split. Percentages.
+
+| dataset | test rows | accuracy | macro-F1 | TF-IDF accuracy | TF-IDF macro-F1 | train min | published reference |
+|---|---:|---:|---:|---:|---:|---:|---|
+{chr(10).join(rows)}
+
+Reproduce one row (then `classifine evaluate runs/<name>` prints the same table):
+
+```bash
+{cmds}
+python bench/accuracy.py --datasets sms-spam trec-6 movie-reviews 20newsgroups --minutes 15   # all rows
+```
+
+Reading the table honestly:
+
+- On short texts (SMS, questions, review sentences) the fine-tuned MiniLM matches or beats TF-IDF within a few
+  minutes on a CPU; on movie reviews it is 4-5 points better, within reach of the published BERT-base numbers.
+- On 20 Newsgroups (long posts, 20 classes, text already lowercased and stripped of punctuation) 15 minutes on 2
+  cores buys about one epoch over 10k posts at 256 tokens, and TF-IDF stays clearly ahead. More epochs, a longer
+  `max_length`, full fine-tuning or a GPU close the gap; a classic linear model is a strong baseline on this set,
+  which is exactly why every report shows it.
+
+## Training speed (`bench/train_speed.py`)
+
+Same model (packaged MiniLM-L6), same data ({ts["rows"]} SMS-spam training rows; the {ts["test_rows"]}-row test
+split for accuracy), {ts["epochs"]} epochs, seed {ts.get("seed", 42)}, {ts["threads"]} threads,
+max_length {ts["max_length"]}, in one process:
+
+| | setup | train samples/s | test accuracy |
+|---|---|---:|---:|
+| classifine (default config) | {ts["classifine_setup"]} | {ts["samples_per_s_classifine"]:.1f} | {100 * ts["accuracy_classifine"]:.2f} |
+| hand-written baseline | {ts["baseline_setup"]} | {ts["samples_per_s_baseline"]:.1f} | {100 * ts["accuracy_baseline"]:.2f} |
+
+**Speedup: {ts["speedup"]:.1f}x.** The gain comes from padding per batch instead of to `max_length` (SMS texts
+are short), grouping batches by length, bf16 autocast on a CPU that supports it, and LoRA's smaller backward
+pass. `python bench/train_speed.py` reproduces it.
+
+## LLM labelling: label scoring vs free generation (`bench/llm_labeling.py`)
+
+The same local model ({ll["model"]}, {ll["kind"]}, k={ll["few_shot_k"]}) on the same {ll["n"]} {ll["dataset"]} test
+texts, {ll["threads"]} threads:
+
+| method | docs/s | accuracy | macro-F1 |
+|---|---:|---:|---:|
+| label scoring (classifine's `local` backend) | {ll["docs_per_s_scoring"]:.2f} | {100 * ll["accuracy_scoring"]:.1f} | {100 * ll["macro_f1_scoring"]:.1f} |
+| label scoring without shared-prefix reuse | {ll["docs_per_s_scoring_without_prefix_reuse"]:.2f} | {100 * ll["rows"]["scoring_without_prefix_reuse"]["accuracy"]:.1f} | {100 * ll["rows"]["scoring_without_prefix_reuse"]["macro_f1"]:.1f} |
+| free generation + parsing | {ll["docs_per_s_generation"]:.2f} | {100 * ll["accuracy_generation"]:.1f} | {100 * ll["macro_f1_generation"]:.1f} |
+
+**Speedup: {ll["speedup"]:.1f}x at equal accuracy**, and scoring gives a real probability per label.
+
+## Weak labels (`bench/weak_labels.py`)
+
+{wl["dataset"]}, {wl["test_rows"]} gold test texts: the LLM ({wl["llm"]}, {wl["few_shot_k"]}-shot) labels the train
+split; labels with confidence >= {wl["min_confidence"]} train a MiniLM.
+
+| model | accuracy | macro-F1 |
+|---|---:|---:|
+| the LLM itself | {100 * wl["llm_on_test"]["accuracy"]:.1f} | {100 * wl["llm_on_test"]["macro_f1"]:.1f} |
+| MiniLM trained on confident LLM labels ({wl["minilm_on_llm_labels"]["train_rows"]} rows) | {100 * wl["minilm_on_llm_labels"]["accuracy"]:.1f} | {100 * wl["minilm_on_llm_labels"]["macro_f1"]:.1f} |
+| MiniLM trained on gold labels ({wl["minilm_on_gold_labels"]["train_rows"]} rows) | {100 * wl["minilm_on_gold_labels"]["accuracy"]:.1f} | {100 * wl["minilm_on_gold_labels"]["macro_f1"]:.1f} |
+"""
+(ROOT / "docs" / "benchmarks.md").write_text(doc)
+print(f"wrote {ROOT / 'docs' / 'benchmarks.md'}")
