@@ -8,6 +8,8 @@ import typer
 
 from classifine.cli.common import echo, progress_enabled
 
+EXAMPLE_SPAM = "Congratulations! You have been selected to receive a £500 prize. Txt CLAIM to 80088 now"
+
 DEMO_OVERRIDES = [
     "data.source=sms-spam",
     "model.name=minilm-l6",
@@ -47,7 +49,7 @@ def demo(
     typer.echo("")
     echo(f"Done in {minutes:.1f} min. Report: {run / 'report.html'}")
     echo("Next:")
-    echo(f'  classifine predict {run} --text "WINNER!! You have won a free prize, call now"')
+    echo(f'  classifine predict {run} --text "{EXAMPLE_SPAM}"')
     echo(f"  classifine evaluate {run}")
     echo("  classifine train examples/trec-6.yaml   # your own data: see docs/quickstart.md")
 
