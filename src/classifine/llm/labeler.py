@@ -281,7 +281,7 @@ def label_texts(
     ]
     seconds = time.perf_counter() - started
     result = LabelResult(preds, seconds=seconds, calls=calls, cache_hits=sum(k_ in hit_keys for k_ in keys))
-    logger.info(
+    logger.debug(
         "labelled %d texts: %d calls, %d cache hits, %d abstentions, %.1f texts/s",
         len(preds), result.calls, result.cache_hits, result.abstentions, len(preds) / max(seconds, 1e-9),
     )  # fmt: skip
