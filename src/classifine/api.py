@@ -64,7 +64,7 @@ def evaluate_run(run: str | Path, **kwargs: object) -> EvalReport:
     Example:
         >>> report = evaluate_run("runs/trec-6-minilm")
     """
-    from classifine.evaluation.report import evaluate_run as _evaluate
+    from classifine.evaluation.evaluate import evaluate_run as _evaluate
 
     return _evaluate(Path(run), **kwargs)  # type: ignore[arg-type]
 

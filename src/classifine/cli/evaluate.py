@@ -28,7 +28,8 @@ def evaluate(
     ),
 ) -> None:
     """Score a trained run on held-out data beside a TF-IDF baseline; write report.md/html."""
-    from classifine.evaluation.report import evaluate_run, headline_table, leaderboard_table
+    from classifine.evaluation.evaluate import evaluate_run
+    from classifine.evaluation.report import headline_table, leaderboard_table
     from classifine.experiments.compare import llm_row_factory, parse_llm_spec
 
     specs = [parse_llm_spec(item, base_url=llm_base_url) for item in llm]

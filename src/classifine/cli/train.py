@@ -69,7 +69,7 @@ def train_command(
 def _evaluate(run: Path) -> EvalReport | None:
     """Score the run's test split (skipped with a note when the data has none)."""
     from classifine.errors import DataError
-    from classifine.evaluation.report import evaluate_run
+    from classifine.evaluation.evaluate import evaluate_run
 
     try:
         return evaluate_run(run)

@@ -15,18 +15,13 @@ import logging
 import math
 import os
 import tempfile
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from classifine.artifact import model_dir, write_json
+from classifine.artifact import write_json
 from classifine.data.dataset import Dataset, DatasetSplits
-from classifine.data.labels import LabelSet
-from classifine.errors import DataError, ModelError
-from classifine.evaluation.baseline import baseline_for_run, relabel
-from classifine.evaluation.metrics import compute_metrics
 from classifine.evaluation.plots import Plot, save_plots
 
 logger = logging.getLogger(__name__)
@@ -338,129 +333,3 @@ def write_report(run_dir: str | Path, report: EvalReport) -> Path:
 
 
 # --- evaluating a run ----------------------------------------------------------------------
-
-
-def _run_config(run_dir: Path) -> Any:
-    from classifine.config import load_config
-
-    path = run_dir / "config.yaml"
-    return load_config(path) if path.is_file() else None
-
-
-def _file_dataset(
-    path: Path, cfg: Any, meta: Any, text_column: str | None, label_column: str | None
-) -> Dataset:
-    from classifine.data.io import read_table, to_dataset
-
-    data = cfg.data if cfg is not None else None
-    ds = to_dataset(
-        read_table(path),
-        text_column=text_column or (data.text_column if data else "text"),
-        label_column=label_column or (data.label_column if data else "label"),
-        multi_label=meta.multi_label,
-        delimiter=data.label_delimiter if data else None,
-        labels=list(meta.labels),
-        where=str(path),
-        name=path.stem,
-        min_classes=1,
-    )
-    if not meta.clean:
-        return ds
-    from classifine.data.clean import make_cleaner
-
-    # The run's own splits were cleaned when loaded; clean this file the same way for both models.
-    clean = make_cleaner(meta.clean)
-    return Dataset([clean(t) for t in ds.texts], ds.labels, ds.label_set, ds.name, dict(ds.meta))
-
-
-def _eval_data(
-    run_dir: Path,
-    cfg: Any,
-    meta: Any,
-    data_file: str | Path | None,
-    split: str,
-    text_column: str | None,
-    label_column: str | None,
-) -> tuple[Dataset, str, str, DatasetSplits | None]:
-    """(evaluation Dataset, its name, split name, the run's splits when they were loaded)."""
-    if data_file is not None:
-        path = Path(data_file)
-        return _file_dataset(path, cfg, meta, text_column, label_column), path.name, "file", None
-    if cfg is None:
-        raise ModelError(
-            "the run folder has no config.yaml, so its data split is unknown",
-            where=str(run_dir),
-            hint="pass --data FILE with labelled texts",
-        )
-    from classifine.data.loading import load_splits
-
-    splits = load_splits(cfg.data)
-    return splits[split], str(cfg.data.source or cfg.data.train), split, splits
-
-
-def evaluate_run(
-    run_path: str | Path,
-    *,
-    data_file: str | Path | None = None,
-    split: str = "test",
-    text_column: str | None = None,
-    label_column: str | None = None,
-    include_baseline: bool = True,
-    extra_rows: Iterable[dict[str, Any]] | ExtraRows = (),
-    limit: int | None = None,
-) -> EvalReport:
-    """Score a trained run on its ``split`` (or on ``data_file``) beside a TF-IDF baseline; write the report.
-
-    Args:
-        run_path: a run folder (or its ``model/`` folder).
-        data_file: evaluate on this labelled file instead of the run's own split.
-        split: ``test`` or ``validation`` of the run's data (ignored with ``data_file``).
-        text_column, label_column: columns of ``data_file`` (default: the run's config).
-        include_baseline: train and score the TF-IDF baseline on the run's train split.
-        extra_rows: more leaderboard rows, or a callable ``(eval_data, splits) -> rows`` that
-            scores other labellers (e.g. zero/few-shot LLMs) on exactly the evaluated texts.
-        limit: evaluate every row of the leaderboard on a seeded stratified subset of this size.
-
-    Example:
-        >>> evaluate_run("runs/trec-6-minilm").metrics["macro_f1"]  # doctest: +SKIP
-        0.95
-    """
-    from classifine.inference.predictor import Classifier
-
-    if split not in ("test", "validation"):
-        raise DataError(f"unknown split '{split}'", hint="use test or validation")
-    folder = model_dir(run_path)
-    run_dir = folder.parent if folder.name == "model" else folder
-    clf = Classifier.load(folder)
-    meta = clf.meta
-    label_set = LabelSet(tuple(meta.labels), meta.multi_label)
-    cfg = _run_config(run_dir)
-    ds, dataset_name, split, splits = _eval_data(
-        run_dir, cfg, meta, data_file, split, text_column, label_column
-    )
-    ds = relabel(ds, label_set, dataset_name)
-    if len(ds) == 0:
-        raise DataError(f"the {split} data is empty", where=dataset_name)
-    notes: list[str] = []
-    if limit is not None and limit < len(ds):
-        from classifine.data.sample import subsample
-
-        notes.append(f"every row scored on the same seeded stratified subset of {limit} of {len(ds)} texts")
-        ds = subsample(ds, limit, seed=42)
-    start = time.perf_counter()
-    probs = clf.predict_proba(ds.texts)
-    model_tps = len(ds) / max(time.perf_counter() - start, 1e-9)
-    metrics = compute_metrics(ds.y(), probs, label_set, meta.thresholds if meta.multi_label else None)
-    name = f"{meta.base_model} ({meta.method})"
-    report = EvalReport(model_name=name, dataset=dataset_name, split=split, metrics=metrics, notes=notes)
-    report.add_row(leaderboard_row(name, "fine-tuned", metrics, texts_per_s=model_tps))
-    if include_baseline:
-        report.baseline, base_tps = baseline_for_run(cfg, splits, ds, split, label_set, notes)
-        if report.baseline is not None:
-            report.add_row(
-                leaderboard_row("tf-idf + logreg", "tf-idf", report.baseline, texts_per_s=base_tps)
-            )
-    for row in extra_rows(ds, splits) if callable(extra_rows) else extra_rows:
-        report.add_row(row)
-    write_report(run_dir, report)
-    return report
