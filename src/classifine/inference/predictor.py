@@ -412,5 +412,5 @@ def _predict_file(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    logger.info("wrote %d predictions to %s", rows, dst)
+    logger.debug("wrote %d predictions to %s", rows, dst)
     return rows
