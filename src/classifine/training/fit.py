@@ -17,6 +17,7 @@ import logging
 import re
 import shutil
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,9 @@ from classifine.training.losses import class_weights, make_loss
 from classifine.training.precision import apply_threads, resolve_precision
 
 logger = logging.getLogger(__name__)
+
+# transformers' own Trainer calls a method it has deprecated; the warning is not the user's to act on.
+warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*", category=FutureWarning)
 
 
 def train(cfg: Config, *, resume: bool = False, progress: bool = True) -> Path:
