@@ -144,6 +144,9 @@ def atomic_dir(final: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
             hint="choose output.name or set output.overwrite=true",
         )
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".partial"))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes 0700; the final folder gets the usual permissions
     try:
         yield tmp
     except BaseException:

