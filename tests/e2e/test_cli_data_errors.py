@@ -138,6 +138,22 @@ def test_inspect_folder_split_and_test_overlap(capsys: pytest.CaptureFixture[str
     assert report["warnings"][0]["code"] == "train_test_overlap"
 
 
+def test_inspect_folder_by_its_own_split_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import datasets
+    import pandas as pd
+
+    frames = {name: pd.read_csv(FIXTURES / "split_folder" / f"{name}.csv") for name in ("train", "test")}
+    saved = datasets.DatasetDict(
+        {f"{name}_2021": datasets.Dataset.from_pandas(frame) for name, frame in frames.items()}
+    )
+    saved.save_to_disk(str(tmp_path))
+    assert main(["data", "inspect", str(tmp_path), "--split", "test_2021", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["rows"] == 10 and "the test_2021 split" in report["notes"]
+    line = _error_line(capsys, ["data", "inspect", "sms-spam", "--split", "test_2021"])
+    assert "unknown split 'test_2021'" in line
+
+
 def test_inspect_catalog_20newsgroups_reports_the_official_train(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["data", "inspect", "20newsgroups", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)

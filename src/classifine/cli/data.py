@@ -56,14 +56,14 @@ def _catalog_target(name: str, split: str | None) -> tuple[Dataset, Dataset | No
     from classifine.data import catalog
     from classifine.data.sample import concat
 
-    splits = catalog.load_catalog(name)
     if split == "all":
+        splits = catalog.load_catalog(name)
         return concat([ds for _, ds in splits.items()], name), None, ["all splits together"]
     if split in ("validation", "test"):
-        return splits[split], None, [f"the catalog's {split} split"]
+        return catalog.load_catalog(name)[split], None, [f"the catalog's {split} split"]
     if catalog.get_entry(name).split.startswith("official"):
         note = "the official train file as shipped (the catalog's train + validation splits)"
-        return catalog.load_raw(name), splits.test, [note]
+        return catalog.load_raw(name), catalog.load_catalog(name).test, [note]
     return catalog.load_raw(name), None, ["all rows as shipped, before the catalog's deduplication and split"]
 
 
@@ -143,10 +143,6 @@ def inspect(
     from classifine.data.io import read_table
     from classifine.data.validate import inspect_dataset
 
-    if split is not None and split not in _SPLIT_CHOICES:
-        raise ConfigError(
-            f"unknown split '{split}'", where="--split", hint=f"use one of {', '.join(_SPLIT_CHOICES)}"
-        )
     read = _Read(
         text_column, _columns(label_column), "auto" if multi_label is None else multi_label, delimiter
     )
