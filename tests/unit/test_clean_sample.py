@@ -7,7 +7,7 @@ import importlib.util
 import pytest
 
 from classifine.config import CleanConfig
-from classifine.data.clean import clean_texts, is_identity, load_lemma_table, make_cleaner
+from classifine.data.clean import clean_dataset, is_identity, load_lemma_table, make_cleaner
 from classifine.data.dataset import Dataset
 from classifine.data.labels import LabelSet
 from classifine.data.sample import balance, concat, k_per_class, primary_labels, subsample
@@ -53,7 +53,9 @@ def test_each_normaliser(settings: dict[str, bool], text: str, expected: str) ->
 
 def test_steps_compose_in_order() -> None:
     cfg = CleanConfig(lowercase=True, strip_urls=True, strip_emails=True, strip_html=True)
-    assert clean_texts(["<i>WIN</i> at http://spam.example or a@b.co!"], cfg) == ["win at or !"]
+    ds = Dataset(["<i>WIN</i> at http://spam.example or a@b.co!"], [("spam",)], LabelSet(("ham", "spam")))
+    assert clean_dataset(ds, make_cleaner(cfg)).texts == ["win at or !"]
+    assert clean_dataset(ds, make_cleaner({"normalize_whitespace": False})) is ds  # nothing to do: no copy
 
 
 def test_stopwords_with_spacy_blank() -> None:

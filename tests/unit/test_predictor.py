@@ -177,10 +177,21 @@ def test_cleaning_and_bf16_paths(tmp_path: Path) -> None:
     fp32 = build_tiny_run(tmp_path / "f", ["a", "b"])
     lower = Classifier.load(run)
     assert lower.predict_proba(["GOAL Match"]) == pytest.approx(lower.predict_proba(["goal match"]))
-    # same seed, same weights: bf16 autocast stays close to fp32
-    np.testing.assert_allclose(
-        lower.predict_proba(["goal match"]), Classifier.load(fp32).predict_proba(["goal match"]), atol=0.05
-    )
+    # same seed, same weights: bf16 autocast stays close to fp32, but it did run (not bit-identical)
+    diff = np.abs(lower.predict_proba(["goal match"]) - Classifier.load(fp32).predict_proba(["goal match"]))
+    assert 0 < diff.max() < 0.05
+
+
+def test_already_cleaned_texts_are_not_cleaned_twice(tmp_path: Path) -> None:
+    from classifine.data.clean import make_cleaner
+
+    run = build_tiny_run(tmp_path / "r", ["a", "b"], clean={"strip_html": True})
+    clf = Classifier.load(run)
+    raw = "&lt;b&gt;goal&lt;/b&gt; match team"
+    once = make_cleaner({"strip_html": True})(raw)
+    assert once != make_cleaner({"strip_html": True})(once)  # this cleaner is not idempotent
+    assert clf.predict_proba([once], cleaned=True) == pytest.approx(clf.predict_proba([raw]))
+    assert clf.predict_proba([once]) != pytest.approx(clf.predict_proba([raw]))
 
 
 def test_label_count_mismatch_is_a_model_error(tmp_path: Path) -> None:

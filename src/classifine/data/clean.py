@@ -9,15 +9,13 @@ Example:
 from __future__ import annotations
 
 import html
-import logging
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from classifine.config import CleanConfig
+from classifine.data.dataset import Dataset
 from classifine.errors import ConfigError
-
-logger = logging.getLogger(__name__)
 
 _URL = re.compile(r"(?:https?://|ftp://|www\.)\S+", re.IGNORECASE)
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
@@ -142,14 +140,13 @@ def make_cleaner(
     return clean
 
 
-def clean_texts(texts: list[str], cfg: CleanConfig | Mapping[str, Any] | None) -> list[str]:
-    """Apply the cleaner of ``cfg`` to every text.
+def clean_dataset(ds: Dataset, cleaner: Callable[[str], str]) -> Dataset:
+    """``ds`` with ``cleaner`` applied to every text (``ds`` itself when the cleaner changes nothing).
 
     Example:
-        >>> clean_texts(["A  b"], {"lowercase": True})
+        >>> clean_dataset(ds, make_cleaner({"lowercase": True})).texts[:1]
         ['a b']
     """
-    cleaner = make_cleaner(cfg)
     if cleaner is _identity:
-        return list(texts)
-    return [cleaner(t) for t in texts]
+        return ds
+    return Dataset([cleaner(t) for t in ds.texts], ds.labels, ds.label_set, ds.name, dict(ds.meta))

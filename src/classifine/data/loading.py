@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import difflib
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
 from classifine.config import DataConfig
 from classifine.data import catalog
-from classifine.data.clean import is_identity, make_cleaner
+from classifine.data.clean import clean_dataset, is_identity, make_cleaner
 from classifine.data.dataset import Dataset, DatasetSplits
 from classifine.data.io import (
     FORMATS,
@@ -256,11 +255,6 @@ def read_splits(cfg: DataConfig) -> DatasetSplits:
     return splits_from_frames(frames, cfg, {s: f"{cfg.source} [{s}]" for s in SPLITS})
 
 
-def _cleaned(ds: Dataset, cleaner: Callable[[str], str]) -> Dataset:
-    texts = [cleaner(t) for t in ds.texts]
-    return Dataset(texts, ds.labels, ds.label_set, ds.name, dict(ds.meta))
-
-
 def prepare(splits: DatasetSplits, cfg: DataConfig) -> DatasetSplits:
     """Apply ``max_rows``, cleaning, empty-text dropping (all splits), balancing and ``k_per_class`` (train).
 
@@ -277,7 +271,7 @@ def prepare(splits: DatasetSplits, cfg: DataConfig) -> DatasetSplits:
         parts["train"] = subsample(parts["train"], cfg.max_rows, seed)
     if not is_identity(cfg.clean):
         cleaner = make_cleaner(cfg.clean)
-        parts = {name: _cleaned(ds, cleaner) for name, ds in parts.items()}
+        parts = {name: clean_dataset(ds, cleaner) for name, ds in parts.items()}
     for name, ds in parts.items():
         parts[name], dropped = drop_empty(ds)
         if dropped:

@@ -46,13 +46,10 @@ def _file_dataset(
         name=path.stem,
         min_classes=1,
     )
-    if not meta.clean:
-        return ds
-    from classifine.data.clean import make_cleaner
+    from classifine.data.clean import clean_dataset, make_cleaner
 
     # The run's own splits were cleaned when loaded; clean this file the same way for both models.
-    clean = make_cleaner(meta.clean)
-    return Dataset([clean(t) for t in ds.texts], ds.labels, ds.label_set, ds.name, dict(ds.meta))
+    return clean_dataset(ds, make_cleaner(meta.clean))
 
 
 def _eval_data(
@@ -130,7 +127,7 @@ def evaluate_run(
         notes.append(f"every row scored on the same seeded stratified subset of {limit} of {len(ds)} texts")
         ds = subsample(ds, limit, seed=42)
     start = time.perf_counter()
-    probs = clf.predict_proba(ds.texts)
+    probs = clf.predict_proba(ds.texts, cleaned=True)  # already cleaned once, like the baseline's
     model_tps = len(ds) / max(time.perf_counter() - start, 1e-9)
     metrics = compute_metrics(ds.y(), probs, label_set, meta.thresholds if meta.multi_label else None)
     name = f"{meta.base_model} ({meta.method})"

@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -24,6 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from classifine.artifact import ArtifactMeta
+from classifine.data.clean import make_cleaner
 from classifine.errors import DataError, ModelError, suggestion
 
 logger = logging.getLogger(__name__)
@@ -61,14 +62,6 @@ def _load_model(path: Path) -> tuple[Any, Any, ArtifactMeta]:
     finally:
         if shown:
             hf_logging.enable_progress_bar()
-
-
-def _make_cleaner(clean: dict[str, Any]) -> Callable[[str], str]:
-    if not clean:
-        return lambda text: text
-    from classifine.data.clean import make_cleaner
-
-    return make_cleaner(clean)
 
 
 def _check_texts(texts: Any) -> list[str]:
@@ -121,7 +114,7 @@ class Classifier:
                 f"{len(self.thresholds)} thresholds for {len(self.labels)} labels in classifine.json",
                 where=str(path or ""),
             )
-        self._clean = _make_cleaner(meta.clean)
+        self._clean = make_cleaner(meta.clean)
 
     @classmethod
     def load(cls, path: str | Path, *, device: str = "cpu", batch_size: int = 64) -> Classifier:
@@ -153,17 +146,18 @@ class Classifier:
         probs = torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)
         return probs.cpu().numpy().astype(np.float64)
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+    def predict_proba(self, texts: Sequence[str], *, cleaned: bool = False) -> np.ndarray:
         """Class probabilities, shape (N, C): softmax for single-label, sigmoid for multi-label.
 
-        Texts are cleaned as at training time, sorted by length into batches (less padding), and
-        returned in the caller's order.
+        Texts are cleaned as at training time (unless ``cleaned=True`` says they already were: some
+        cleaning steps are not idempotent, e.g. HTML entities), sorted by length into batches (less
+        padding), and returned in the caller's order.
 
         Example:
             >>> clf.predict_proba(["hello", "free money"]).shape
             (2, 2)
         """
-        items = [self._clean(t) for t in _check_texts(texts)]
+        items = _check_texts(texts) if cleaned else [self._clean(t) for t in _check_texts(texts)]
         out = np.zeros((len(items), len(self.labels)), dtype=np.float64)
         if not items:
             return out
