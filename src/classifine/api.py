@@ -43,19 +43,41 @@ def train(
 ) -> Path:
     """Train a classifier from a config (object, YAML path, or defaults) and return its run folder.
 
-    With ``evaluate=True`` the run is also scored on its held-out test split, beside a TF-IDF
-    baseline, and ``report.html`` is written into the run folder.
+    With ``evaluate=True`` the run is also scored on its held-out test split (when it has one),
+    beside a TF-IDF baseline, and ``report.html`` is written into the run folder.
 
     Example:
         >>> run = train("examples/trec-6.yaml", ["train.epochs=1"])
     """
-    from classifine.training.fit import train as _train
+    return train_and_evaluate(config, overrides, resume=resume, evaluate=evaluate, progress=progress)[0]
+
+
+def train_and_evaluate(
+    config: Config | str | Path | None = None,
+    overrides: Sequence[str] | None = None,
+    *,
+    resume: bool = False,
+    evaluate: bool = True,
+    progress: bool = True,
+) -> tuple[Path, EvalReport | None]:
+    """Train, then score the test split with the same in-memory splits; ``(run folder, report)``.
+
+    The report is ``None`` when ``evaluate`` is off or the data has no test split.
+
+    Example:
+        >>> run, report = train_and_evaluate("examples/sms-spam.yaml")
+    """
+    from classifine.data.loading import load_splits
+    from classifine.training.fit import fit, run_folder
 
     cfg = _as_config(config, overrides)
-    run = _train(cfg, resume=resume, progress=progress)
-    if evaluate:
-        evaluate_run(run)
-    return run
+    splits = load_splits(cfg.data)
+    run = fit(splits, cfg, run_folder(cfg, resume=resume), resume=resume, progress=progress)
+    if not evaluate or len(splits.test) == 0:
+        if evaluate:
+            log.info("no test split to evaluate on; use 'classifine evaluate %s --data FILE'", run)
+        return run, None
+    return run, evaluate_run(run, splits=splits)
 
 
 def evaluate_run(run: str | Path, **kwargs: object) -> EvalReport:

@@ -73,11 +73,26 @@ def test_train_prints_run_and_metrics_then_refuses_to_overwrite(
     resolved = yaml.safe_load((run / "config.yaml").read_text())
     assert resolved["train"]["seed"] == 7 and resolved["output"]["name"] == "toy"
     assert not (tmp_path / "runs" / ".toy.work").exists()
+    # training ends by scoring the held-out test split beside TF-IDF
+    assert "TF-IDF + logistic regression" in out and (run / "report.html").is_file()
+    test = json.loads((run / "metrics.json").read_text())["test"]
+    assert test["accuracy"] >= 0.75 and "tfidf_macro_f1" in test
 
     assert main(["train", str(cfg), "--name", "toy"]) == 2
     assert "already exists" in capsys.readouterr().err
     assert main(["train", str(cfg), "--name", "toy2", "train.epocs=2"]) == 2
     assert "did you mean 'epochs'" in capsys.readouterr().err
+
+
+def test_train_without_a_test_split_skips_evaluation(
+    tiny_bert: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = _config(tmp_path, tiny_bert, rows=80, epochs=1)
+    assert main(["train", str(cfg), "--name", "notest", "data.split.test=0"]) == 0
+    out = capsys.readouterr().out
+    assert "no test split to evaluate on" in out
+    assert not (tmp_path / "runs" / "notest" / "report.html").exists()
+    assert "test" not in json.loads((tmp_path / "runs" / "notest" / "metrics.json").read_text())
 
 
 def test_killed_run_resumes_without_losing_an_epoch(tiny_bert: Path, tmp_path: Path) -> None:

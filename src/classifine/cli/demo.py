@@ -15,7 +15,6 @@ DEMO_OVERRIDES = [
     "model.name=minilm-l6",
     "model.method=lora",
     "model.max_length=96",
-    "train.epochs=3",
     "train.batch_size=16",
     "train.learning_rate=0.001",
     "train.class_weights=auto",
@@ -41,12 +40,12 @@ def demo(
     ]
     start = time.perf_counter()
     echo("classifine demo: SMS spam (packaged, offline) with MiniLM-L6 + LoRA on this CPU")
-    run = api.train(None, overrides, evaluate=False, progress=progress_enabled())
-    report = api.evaluate_run(run)
+    run, report = api.train_and_evaluate(None, overrides, progress=progress_enabled())
     minutes = (time.perf_counter() - start) / 60
-    typer.echo("")
-    typer.echo(headline_table(report))
-    typer.echo("")
+    if report is not None:  # the built-in dataset always has a test split
+        typer.echo("")
+        typer.echo(headline_table(report))
+        typer.echo("")
     echo(f"Done in {minutes:.1f} min. Report: {run / 'report.html'}")
     echo("Next:")
     echo(f'  classifine predict {run} --text "{EXAMPLE_SPAM}"')

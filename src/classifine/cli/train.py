@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
 from classifine.cli.common import echo, print_json, progress_enabled, state
-
-if TYPE_CHECKING:
-    from classifine.evaluation.report import EvalReport
 
 
 def train_command(
@@ -31,8 +27,8 @@ def train_command(
     """Fine-tune a classifier on the data in CONFIG and write runs/<name>/ (model, metrics, logs)."""
     import json
 
+    from classifine.api import train_and_evaluate
     from classifine.config import load_config
-    from classifine.training.fit import train
 
     if quiet or as_json:
         state.quiet = True
@@ -40,8 +36,7 @@ def train_command(
     if name:
         extra.append(f"output.name={name}")
     cfg = load_config(config, extra)
-    run = train(cfg, resume=resume, progress=progress_enabled())
-    report = _evaluate(run) if evaluate else None
+    run, report = train_and_evaluate(cfg, resume=resume, evaluate=evaluate, progress=progress_enabled())
     metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
     best = metrics.get("validation", {})
     if as_json:
@@ -63,21 +58,9 @@ def train_command(
         echo("")
         echo(headline_table(report))
         echo(f"report: {run / 'report.html'}")
+    elif evaluate:
+        echo(f"no test split to evaluate on; use 'classifine evaluate {run} --data FILE'")
     echo(f'next: classifine predict {run} --text "..."')
-
-
-def _evaluate(run: Path) -> EvalReport | None:
-    """Score the run's test split (skipped with a note when the data has none)."""
-    from classifine.errors import DataError
-    from classifine.evaluation.evaluate import evaluate_run
-
-    try:
-        return evaluate_run(run)
-    except DataError as exc:
-        if "empty" not in str(exc):
-            raise
-        echo(f"no test split to evaluate on ({exc}); use 'classifine evaluate {run} --data FILE'")
-        return None
 
 
 def register(app: typer.Typer) -> None:

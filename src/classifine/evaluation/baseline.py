@@ -180,14 +180,10 @@ def baseline_for_run(
     notes: list[str],
 ) -> tuple[dict[str, Any] | None, float | None]:
     """Baseline metrics for a run evaluation (``None`` and a note when it cannot be trained)."""
-    if cfg is None:
+    if cfg is None or splits is None:
         notes.append("TF-IDF baseline skipped: the run folder has no config.yaml to find its train split")
         return None, None
     try:
-        if splits is None:
-            from classifine.data.loading import load_splits
-
-            splits = load_splits(cfg.data)
         train = relabel(splits.train, label_set, "train split")
         # Tuning C on the split being scored would flatter the baseline: evaluate on validation untuned.
         val = (

@@ -52,19 +52,10 @@ def _file_dataset(
     return clean_dataset(ds, make_cleaner(meta.clean))
 
 
-def _eval_data(
-    run_dir: Path,
-    cfg: Any,
-    meta: Any,
-    data_file: str | Path | None,
-    split: str,
-    text_column: str | None,
-    label_column: str | None,
-) -> tuple[Dataset, str, str, DatasetSplits | None]:
-    """(evaluation Dataset, its name, split name, the run's splits when they were loaded)."""
-    if data_file is not None:
-        path = Path(data_file)
-        return _file_dataset(path, cfg, meta, text_column, label_column), path.name, "file", None
+def _run_splits(run_dir: Path, cfg: Any, splits: DatasetSplits | None) -> DatasetSplits:
+    """The run's own splits: as given by the caller (e.g. right after training), else loaded once."""
+    if splits is not None:
+        return splits
     if cfg is None:
         raise ModelError(
             "the run folder has no config.yaml, so its data split is unknown",
@@ -73,8 +64,7 @@ def _eval_data(
         )
     from classifine.data.loading import load_splits
 
-    splits = load_splits(cfg.data)
-    return splits[split], str(cfg.data.source or cfg.data.train), split, splits
+    return load_splits(cfg.data)
 
 
 def evaluate_run(
@@ -87,6 +77,7 @@ def evaluate_run(
     include_baseline: bool = True,
     extra_rows: Iterable[dict[str, Any]] | ExtraRows = (),
     limit: int | None = None,
+    splits: DatasetSplits | None = None,
 ) -> EvalReport:
     """Score a trained run on its ``split`` (or on ``data_file``) beside a TF-IDF baseline; write the report.
 
@@ -99,6 +90,7 @@ def evaluate_run(
         extra_rows: more leaderboard rows, or a callable ``(eval_data, splits) -> rows`` that
             scores other labellers (e.g. zero/few-shot LLMs) on exactly the evaluated texts.
         limit: evaluate every row of the leaderboard on a seeded stratified subset of this size.
+        splits: the run's splits when the caller already holds them (saves loading them again).
 
     Example:
         >>> evaluate_run("runs/trec-6-minilm").metrics["macro_f1"]  # doctest: +SKIP
@@ -114,9 +106,16 @@ def evaluate_run(
     meta = clf.meta
     label_set = LabelSet(tuple(meta.labels), meta.multi_label)
     cfg = _run_config(run_dir)
-    ds, dataset_name, split, splits = _eval_data(
-        run_dir, cfg, meta, data_file, split, text_column, label_column
-    )
+    needs_train = include_baseline or callable(extra_rows)  # TF-IDF and few-shot rows use the train split
+    if data_file is not None:
+        path = Path(data_file)
+        ds, dataset_name, split = _file_dataset(path, cfg, meta, text_column, label_column), path.name, "file"
+        if needs_train and cfg is not None:
+            splits = _run_splits(run_dir, cfg, splits)
+    else:
+        splits = _run_splits(run_dir, cfg, splits)
+        ds = splits[split]
+        dataset_name = str(cfg.data.source or cfg.data.train) if cfg is not None else ds.name or "data"
     ds = relabel(ds, label_set, dataset_name)
     if len(ds) == 0:
         raise DataError(f"the {split} data is empty", where=dataset_name)

@@ -1,7 +1,7 @@
-"""Fine-tuning: ``train(cfg)`` from a config, ``fit(splits, cfg, run_dir)`` from Datasets."""
+"""Fine-tuning: ``fit(splits, cfg, run_dir)`` from Datasets; ``classifine.train`` starts from a config."""
 
 from __future__ import annotations
 
-from classifine.training.fit import fit, train
+from classifine.training.fit import fit
 
-__all__ = ["fit", "train"]
+__all__ = ["fit"]

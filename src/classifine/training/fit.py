@@ -40,19 +40,6 @@ logger = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*", category=FutureWarning)
 
 
-def train(cfg: Config, *, resume: bool = False, progress: bool = True) -> Path:
-    """Load the data named in ``cfg.data``, fine-tune, write the Artifact; return the run folder.
-
-    Example:
-        >>> train(load_config("examples/sms-spam.yaml", ["train.epochs=1"]))
-        PosixPath('runs/sms-spam-minilm-l6-lora-20261122-101500')
-    """
-    from classifine.data.loading import load_splits
-
-    splits = load_splits(cfg.data)
-    return fit(splits, cfg, run_folder(cfg, resume=resume), resume=resume, progress=progress)
-
-
 def _slug(text: str) -> str:
     name = Path(text).stem if ("/" in text or "\\" in text) and Path(text).suffix else text
     name = name.rstrip("/").rsplit("/", 1)[-1]
