@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from classifine.cli.main import main
-from e2e.test_cli_evaluate_predict import TOPICS, run  # noqa: F401  (module-scoped run fixture)
+from e2e.test_cli_evaluate_predict import run  # noqa: F401  (module-scoped run fixture)
 from llm_contract import ContractServer
 
 KEYWORDS = {"food": "pasta", "sport": "goal", "tech": "cpu"}
@@ -66,7 +66,6 @@ def test_leaderboard_has_finetuned_tfidf_zero_and_few_shot_rows(
     test_texts = set(test["text"])
     assert not any(sum(t in p for t in test_texts) > 1 for p in few_shot_prompts)  # no test text leaks in
     assert payload["metrics"]["n"] == len(test)
-    assert set(TOPICS) == set(KEYWORDS)
 
 
 def test_limit_scores_every_row_on_the_same_subset(
@@ -81,6 +80,20 @@ def test_limit_scores_every_row_on_the_same_subset(
     assert all(r.get("n", 12) == 12 for r in payload["leaderboard"] if r["kind"] == "zero-shot")
     assert len(prompts(server)) == 12
     assert any("subset of 12" in note for note in payload["notes"])
+    recorded = json.loads((run / "metrics.json").read_text())
+    assert recorded["evaluation"]["split"] == "test subset"
+    assert recorded.get("test", {}).get("n") != 12  # a subset never overwrites the run's test metrics
+
+
+def test_llm_rows_are_printed_without_the_baseline(
+    run: Path,  # noqa: F811
+    server: ContractServer,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["evaluate", str(run), "--llm", "openai:kw-model", "--no-baseline", "--limit", "6"]
+    assert main([*args, "--llm-base-url", server.url]) == 0
+    out = capsys.readouterr().out
+    assert "kw-model (openai)" in out and "zero-shot" in out
 
 
 def test_bad_llm_spec_is_one_line(run: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811

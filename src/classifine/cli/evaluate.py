@@ -48,7 +48,7 @@ def evaluate(
         print_json(report.to_dict())
         return
     typer.echo(headline_table(report))
-    if len(report.leaderboard) > 2:
+    if any(row["kind"] not in ("fine-tuned", "tf-idf") for row in report.leaderboard):
         typer.echo("")
         typer.echo(leaderboard_table(report))
     if report.run_dir is not None:

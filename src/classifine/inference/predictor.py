@@ -201,7 +201,6 @@ class Classifier:
         input: str | Path,
         output: str | Path,
         text_column: str = "text",
-        batch_size: int | None = None,
         *,
         top_k: int | None = None,
         chunk_rows: int = 1000,
@@ -216,13 +215,7 @@ class Classifier:
             >>> clf.predict_file("inbox.csv", "inbox.pred.csv", text_column="body")
             1000
         """
-        if batch_size is not None and batch_size < 1:
-            raise DataError(f"batch_size must be at least 1, got {batch_size}")
-        saved, self.batch_size = self.batch_size, batch_size or self.batch_size
-        try:
-            return _predict_file(self, Path(input), Path(output), text_column, top_k, chunk_rows, progress)
-        finally:
-            self.batch_size = saved
+        return _predict_file(self, Path(input), Path(output), text_column, top_k, chunk_rows, progress)
 
 
 _CSV_SEP = {".csv": ",", ".tsv": "\t"}
