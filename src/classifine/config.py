@@ -216,27 +216,39 @@ def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
         raise _explain(exc, source) from None
 
 
+def read_yaml_mapping(path: str | Path, what: str = "config", option: str = "the path") -> dict[str, Any]:
+    """Read a YAML (or JSON) file that must hold a mapping; every failure is a ConfigError with the place.
+
+    Example:
+        >>> read_yaml_mapping("labels.yaml", "descriptions", "--descriptions")
+        {'spam': 'unsolicited advertising'}
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{what} file not found", where=str(p), hint=f"check {option}")
+    try:
+        loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
+        raise ConfigError(f"invalid YAML: {getattr(exc, 'problem', exc)}", where=where) from None
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"{what} file is not UTF-8 text", where=str(p), hint="re-encode it as UTF-8"
+        ) from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{what} must be a YAML mapping", where=str(p))
+    return loaded
+
+
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
     """Read a YAML config (or start from defaults when ``path`` is None) and apply overrides."""
     raw: dict[str, Any] = {}
     source = "overrides"
     if path is not None:
-        p = Path(path)
-        source = str(p)
-        if not p.is_file():
-            raise ConfigError("config file not found", where=str(p), hint="check the path")
-        try:
-            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
-            raise ConfigError(f"invalid YAML: {getattr(exc, 'problem', exc)}", where=where) from None
-        except UnicodeDecodeError:
-            raise ConfigError("config is not UTF-8 text", where=str(p)) from None
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ConfigError("config must be a YAML mapping of sections", where=str(p))
-        raw = loaded
+        source = str(path)
+        raw = read_yaml_mapping(path)
     raw = apply_overrides(raw, overrides or [])
     return config_from_dict(raw, source)

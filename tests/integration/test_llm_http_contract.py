@@ -221,6 +221,13 @@ def test_unknown_backend_lists_known_ones() -> None:
         get_backend("olama", model="x")
 
 
+def test_misspelt_backend_option_names_the_nearest() -> None:
+    with pytest.raises(BackendError, match="no option 'concurency'.*did you mean 'concurrency'"):
+        get_backend("openai", model="m", concurency=1)
+    with pytest.raises(BackendError, match="no option 'base_url'"):
+        get_backend("local", model="smollm2-135m", base_url="http://127.0.0.1:1")
+
+
 def test_openai_falls_back_to_json_object_when_json_schema_is_refused(server: ContractServer) -> None:
     refusal = {"error": {"message": "response_format.type: Input should be 'text' or 'json_object'"}}
     server.script = [(400, refusal, {}, 0.0)]

@@ -104,6 +104,10 @@ def test_descriptions_render_and_unknown_labels_fail(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"spma": "typo"}))
     with pytest.raises(ConfigError, match="did you mean 'spam'"):
         load_descriptions(bad, LS.names)
+    latin1 = tmp_path / "l.yaml"
+    latin1.write_bytes("spam: r\xe9clame\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_descriptions(latin1, LS.names)
 
 
 def test_few_shot_is_seeded_k_per_class_from_train() -> None:

@@ -15,17 +15,15 @@ import typer
 from classifine.cli.common import echo, print_json, progress_enabled
 from classifine.data.labels import LabelSet
 from classifine.errors import ConfigError
+from classifine.llm.backends import backend_params
 from classifine.llm.io import LabelInput, dry_run, gold_metrics, resolve_input, write_predictions
 
 logger = logging.getLogger(__name__)
 
 
 def _backend_options(backend: str, opts: dict[str, Any]) -> dict[str, Any]:
-    keep = {
-        "local": ("mode", "batch_size", "threads"),
-        "ollama": ("base_url", "concurrency", "timeout", "structured"),
-        "openai": ("base_url", "api_key", "concurrency", "timeout", "structured"),
-    }.get(backend, tuple(opts))
+    """The command-line options this backend takes (the others do not apply to it)."""
+    keep = backend_params(backend)
     out = {k: v for k, v in opts.items() if k in keep and v is not None}
     if backend == "ollama" and "structured" in out:
         out["structured"] = out["structured"] != "none"
@@ -99,8 +97,8 @@ def label(
         descriptions=load_descriptions(descriptions, label_set.names) if descriptions else None,
     )  # fmt: skip
     opts = {"base_url": base_url, "api_key": api_key, "concurrency": concurrency, "mode": mode,
-            "structured": structured, "batch_size": batch_size}  # fmt: skip
-    llm = get_backend(backend, model=model, seed=seed, **_backend_options(backend, opts))
+            "structured": structured, "batch_size": batch_size, "seed": seed}  # fmt: skip
+    llm = get_backend(backend, model=model, **_backend_options(backend, opts))
     cache = None if no_cache else LLMCache()
     try:
         if dry:

@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import email.utils
+import inspect
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -162,15 +163,33 @@ def backend_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_backend(name: str, **options: Any) -> LLMBackend:
-    """Build a backend by registry name; an unknown name lists the known ones.
+def backend_params(name: str) -> set[str]:
+    """The options a backend's constructor takes (what ``get_backend`` accepts for it).
 
     Example:
-        >>> get_backend("ollama", model="llama3.2:1b")
+        >>> "base_url" in backend_params("openai")
+        True
     """
     _load_builtin()
     if name not in _REGISTRY:
         raise BackendError(f"unknown LLM backend '{name}'", hint=suggestion(name, _REGISTRY, "backend"))
+    params = inspect.signature(_REGISTRY[name].__init__).parameters.values()
+    return {p.name for p in params if p.name != "self" and p.kind is not p.VAR_KEYWORD}
+
+
+def get_backend(name: str, **options: Any) -> LLMBackend:
+    """Build a backend by registry name; unknown names and misspelt options name the nearest valid one.
+
+    Example:
+        >>> get_backend("ollama", model="llama3.2:1b")
+    """
+    accepted = backend_params(name)
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise BackendError(
+            f"the {name} backend has no option '{unknown[0]}'",
+            hint=suggestion(unknown[0], accepted, "option"),
+        )
     return _REGISTRY[name](**options)
 
 

@@ -271,7 +271,9 @@ def label_texts(
     )
     store: LLMCache | None = LLMCache() if cache is True else (cache if isinstance(cache, LLMCache) else None)
     keys, replies, hit_keys, calls = _answer(backend, builder, texts, store, progress)
-    if calibrate:
+    if calibrate and not any(r.scores for r in replies.values()):
+        logger.warning("calibration needs label scores (the local backend gives them); skipped")
+    elif calibrate:
         adjust = _calibrator(backend, builder, store)
         replies = {k_: adjust(r) for k_, r in replies.items()}
     multi = label_set.multi_label

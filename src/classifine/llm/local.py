@@ -53,7 +53,6 @@ class LocalBackend:
         chat_template: bool | None = None,
         label_pass: Literal["cache", "rows"] = "cache",
         reuse_prefix: bool = True,
-        **_: Any,
     ) -> None:
         if mode not in ("score", "generate"):
             raise ConfigError(f"unknown local mode '{mode}'", hint="use score or generate")

@@ -94,8 +94,6 @@ class OllamaBackend:
         structured: bool = True,
         logprobs: bool = True,
         retry: RetryPolicy | None = None,
-        api_key: str | None = None,
-        **_: Any,
     ) -> None:
         if not model:
             raise BackendError("the ollama backend needs a model name", hint="pass --model, e.g. llama3.2:1b")

@@ -70,7 +70,6 @@ class OpenAIBackend:
         structured: Structured | bool = "json_schema",
         logprobs: bool = True,
         retry: RetryPolicy | None = None,
-        **_: Any,
     ) -> None:
         if not model:
             raise BackendError("the openai backend needs a model name", hint="pass --model")

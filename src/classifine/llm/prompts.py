@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 
+from classifine.config import read_yaml_mapping
 from classifine.data.dataset import Dataset
 from classifine.errors import ConfigError, suggestion
 from classifine.llm.backends import LLMRequest
@@ -100,14 +100,7 @@ def load_descriptions(path: str | Path, labels: Sequence[str]) -> dict[str, str]
         {'spam': 'unsolicited advertising or scams'}
     """
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError("descriptions file not found", where=str(p), hint="check the --descriptions path")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"descriptions file is not YAML/JSON: {exc}", where=str(p)) from None
-    if not isinstance(data, dict):
-        raise ConfigError("descriptions must be a mapping {label: description}", where=str(p))
+    data = read_yaml_mapping(p, "descriptions", "the --descriptions path")
     for key in data:
         if str(key) not in labels:
             raise ConfigError(
@@ -126,14 +119,7 @@ def load_synonyms(path: str | Path, labels: Sequence[str]) -> dict[str, str]:
         {'junk': 'spam', 'legit': 'ham'}
     """
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError("synonyms file not found", where=str(p), hint="check the --synonyms path")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"synonyms file is not YAML/JSON: {exc}", where=str(p)) from None
-    if not isinstance(data, dict):
-        raise ConfigError("synonyms must be a mapping {answer word: label}", where=str(p))
+    data = read_yaml_mapping(p, "synonyms", "the --synonyms path")
     out = {str(k): str(v) for k, v in data.items()}
     for word, label in out.items():
         if label not in labels:
