@@ -256,3 +256,13 @@ def test_calibration_removes_a_constant_label_bias(tmp_path: Path) -> None:
     assert calibrated[0].scores == pytest.approx({"ham": (7 / 9) / (7 / 9 + 3), "spam": 3 / (7 / 9 + 3)})
     assert backend.calls == 2 + 3  # the texts once, then only the three content-free prompts
     assert calibrated.cache_hits == 2
+
+
+def test_gold_labels_of_a_labelling_input_parse_like_training_data(tmp_path: Path) -> None:
+    from classifine.llm.io import resolve_input
+
+    path = tmp_path / "in.csv"
+    path.write_text('text,label\nfirst,"x,y"\nsecond,x\nthird,\n', encoding="utf-8")
+    inp = resolve_input(str(path), multi_label=True)
+    assert inp.gold == [("x", "y"), ("x",), ()]
+    assert inp.label_set is not None and inp.label_set.names == ("x", "y")

@@ -98,7 +98,7 @@ def _label_names(value: Any, multi: bool, delimiter: str | None) -> tuple[str, .
     return (name,)
 
 
-def _check_columns(df: pd.DataFrame, wanted: list[str], option: str, where: str) -> None:
+def check_columns(df: pd.DataFrame, wanted: list[str], option: str, where: str) -> None:
     columns = [str(c) for c in df.columns]
     for column in wanted:
         if column not in columns:
@@ -130,7 +130,7 @@ def _binary_columns(df: pd.DataFrame, columns: list[str], where: str) -> list[tu
     return out
 
 
-def _label_cells(
+def label_cells(
     df: pd.DataFrame,
     label_column: str | list[str],
     multi_label: bool | str,
@@ -176,9 +176,9 @@ def parse_frame(
         [('x', 'y')]
     """
     label_names = list(label_column) if isinstance(label_column, list) else [label_column]
-    _check_columns(df, [text_column], "data.text_column (--text-column)", where)
-    _check_columns(df, label_names, "data.label_column (--label-column)", where)
-    cells, multi, order = _label_cells(df, label_column, multi_label, delimiter, where)
+    check_columns(df, [text_column], "data.text_column (--text-column)", where)
+    check_columns(df, label_names, "data.label_column (--label-column)", where)
+    cells, multi, order = label_cells(df, label_column, multi_label, delimiter, where)
     raw_texts = list(df[text_column])
     no_text = [i for i, t in enumerate(raw_texts, 1) if t is None or (not isinstance(t, str) and pd.isna(t))]
     no_label = [i for i, c in enumerate(cells, 1) if c is None or (not multi and not c)]

@@ -47,37 +47,17 @@ def _catalog_spec(spec: str) -> tuple[str, str] | None:
     return name, split
 
 
-def _gold_value(value: Any, multi_label: bool) -> tuple[str, ...]:
-    if value is None or (isinstance(value, float) and value != value):
-        return ()
-    if isinstance(value, list | tuple) or hasattr(value, "tolist"):
-        items = value.tolist() if hasattr(value, "tolist") else list(value)
-        return tuple(str(v) for v in items)
-    text = str(value).strip()
-    if multi_label and text.startswith("["):
-        try:
-            return tuple(str(v) for v in json.loads(text))
-        except json.JSONDecodeError:
-            pass
-    if multi_label:
-        return tuple(p.strip() for p in text.replace(";", "|").split("|") if p.strip())
-    return (text,) if text else ()
-
-
 def _read_file(path: str, text_column: str, label_column: str, multi_label: bool) -> LabelInput:
     from classifine.data.io import read_table
+    from classifine.data.parse import check_columns, label_cells
 
     df = read_table(path)
-    if text_column not in df.columns:
-        raise DataError(
-            f"text column '{text_column}' not found",
-            where=path,
-            hint=f"use --text-column; {suggestion(text_column, map(str, df.columns), 'column')}",
-        )
+    check_columns(df, [text_column], "--text-column", path)
     texts = ["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in df[text_column]]
     gold = None
-    if label_column in df.columns:
-        gold = [_gold_value(v, multi_label) for v in df[label_column]]
+    if label_column in df.columns:  # gold labels are optional; parsed exactly as training data is
+        cells, _, _ = label_cells(df, label_column, multi_label, None, path)
+        gold = [cell or () for cell in cells]
     return LabelInput(texts, gold, None, None, path)
 
 
