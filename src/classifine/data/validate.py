@@ -198,17 +198,10 @@ def _tokenizer_folder(name: str) -> Path:
         from classifine.models import zoo
 
         return Path(zoo.resolve(name).source)
-    except ImportError:
-        pass
     except ClassifineError as exc:
         raise DataError(
             f"tokenizer not found: {exc.message}", where=f"--tokenizer {name}", hint=exc.hint
         ) from None
-    raise DataError(
-        "tokenizer not found as a local folder",
-        where=name,
-        hint="pass a model folder holding tokenizer files, or a packaged preset such as minilm-l6",
-    )
 
 
 def _token_lengths(texts: list[str], tokenizer_path: str) -> list[int]:
@@ -410,15 +403,13 @@ class ConfigCheck:
 
 def _check_model(name: str) -> dict[str, str]:
     """Resolve ``model.name`` without loading or fetching weights."""
-    try:
-        from classifine.models import zoo
-    except ImportError:  # a build without the models package: nothing to check against
-        return {"name": name, "status": "not checked"}
+    from classifine.models import zoo
+
     spec = zoo.resolve(name, fetch=False)
     if spec.packaged:
         from classifine import assets
 
-        fetched = assets.is_fetched(spec.asset or name)
+        fetched = assets.is_fetched(name)
         status = f"packaged preset, {'in the cache' if fetched else 'fetched on first use'}"
     elif Path(spec.source).is_dir():
         status = "local folder"

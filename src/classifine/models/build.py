@@ -15,7 +15,7 @@ from classifine.artifact import ArtifactMeta, model_dir, read_meta, write_meta
 from classifine.data.labels import LabelSet
 from classifine.errors import ModelError
 from classifine.models.lora import apply_lora, is_peft
-from classifine.models.zoo import DECODER_FAMILIES, LORA_TARGETS, ModelSpec, family_of_model_type, resolve
+from classifine.models.zoo import DECODER_FAMILIES, ModelSpec, family_of_model_type, resolve
 
 logger = logging.getLogger(__name__)
 
@@ -62,12 +62,7 @@ def refine_spec(spec: ModelSpec) -> ModelSpec:
     except Exception as exc:
         raise _unreachable(spec.source, exc) from exc
     family = family_of_model_type(config.model_type)
-    return replace(
-        spec,
-        family=family,
-        lora_targets=LORA_TARGETS.get(family, ()),
-        needs_pad_token=family in DECODER_FAMILIES,
-    )
+    return replace(spec, family=family)
 
 
 def build_for_training(

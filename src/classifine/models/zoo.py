@@ -83,20 +83,26 @@ class ModelSpec:
     name: str
     family: str
     source: str
-    lora_targets: tuple[str, ...]
     max_length: int
-    needs_pad_token: bool = False
     packaged: bool = False
-    asset: str | None = None
     gguf: bool = False
     params: str = ""
     size: str = ""
-    origin: str = ""
     length_cap: int | None = None
 
     @property
     def is_decoder(self) -> bool:
         return self.family in DECODER_FAMILIES
+
+    @property
+    def needs_pad_token(self) -> bool:
+        """Decoders ship without a pad token; classification needs one (set to EOS)."""
+        return self.is_decoder
+
+    @property
+    def lora_targets(self) -> tuple[str, ...]:
+        """The family's default LoRA target modules."""
+        return LORA_TARGETS.get(self.family, ())
 
 
 def _spec(name: str, family: str, source: str, **kw: object) -> ModelSpec:
@@ -105,9 +111,7 @@ def _spec(name: str, family: str, source: str, **kw: object) -> ModelSpec:
         name=name,
         family=family,
         source=source,
-        lora_targets=LORA_TARGETS.get(family, ()),
         max_length=int(kw.pop("max_length", default_len)),  # type: ignore[call-overload]
-        needs_pad_token=family in DECODER_FAMILIES,
         **kw,  # type: ignore[arg-type]
     )
 
@@ -120,42 +124,34 @@ _PRESETS: dict[str, ModelSpec] = {
             "bert",
             "sentence-transformers/all-MiniLM-L6-v2",
             packaged=True,
-            asset="minilm-l6",
             params="22.7M",
             size="84 MB",
-            origin="all-MiniLM-L6-v2",
         ),
         _spec(
             "mpnet-base",
             "mpnet",
             "sentence-transformers/all-mpnet-base-v2",
             packaged=True,
-            asset="mpnet-base",
             params="110M",
             size="404 MB",
-            origin="all-mpnet-base-v2",
         ),
         _spec(
             "smollm2-135m",
             "llama",
             "HuggingFaceTB/SmolLM2-135M-Instruct",
             packaged=True,
-            asset="smollm2-135m",
             gguf=True,
             params="135M",
             size="93 MB (GGUF)",
-            origin="SmolLM2-135M-Instruct",
         ),
         _spec(
             "gemma3-270m",
             "gemma3",
             "google/gemma-3-270m",
             packaged=True,
-            asset="gemma3-270m",
             gguf=True,
             params="268M",
             size="238 MB (GGUF)",
-            origin="gemma-3-270m",
         ),
         _spec("distilbert-base-uncased", "distilbert", "distilbert-base-uncased", params="66M", size="hub"),
         _spec("albert-base-v2", "albert", "albert-base-v2", params="12M", size="hub"),
@@ -243,16 +239,9 @@ def resolve(name: str, *, fetch: bool = True) -> ModelSpec:
         preset = _PRESETS[name]
         if not preset.packaged or not fetch:
             return preset
-        folder = local_causal_lm(name) if preset.gguf else _fetch(preset.asset or name)
+        folder = local_causal_lm(name) if preset.gguf else _fetch(name)
         found = spec_for_folder(
-            folder,
-            name,
-            packaged=True,
-            asset=preset.asset,
-            gguf=preset.gguf,
-            params=preset.params,
-            size=preset.size,
-            origin=preset.origin,
+            folder, name, packaged=True, gguf=preset.gguf, params=preset.params, size=preset.size
         )
         return replace(found, max_length=min(found.max_length, preset.max_length))
     path = Path(name).expanduser()
