@@ -13,6 +13,7 @@ from classifine.config import config_from_dict
 from classifine.data.dataset import Dataset
 from classifine.data.labels import LabelSet
 from classifine.errors import ConfigError, ModelError
+from classifine.evaluation.metrics import headline_from_decisions, headline_metrics
 from classifine.models import zoo
 from classifine.training import data as tdata
 from classifine.training import precision
@@ -96,12 +97,14 @@ def test_threshold_tuning_finds_the_separating_threshold() -> None:
     assert tdata.tune_thresholds(y, p, default=0.5) == [0.5, 0.5]
 
 
-def test_basic_metrics_single_and_multi() -> None:
-    m = tdata.basic_metrics(np.array([0, 1, 1]), np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]), False)
+def test_headline_metrics_single_and_multi() -> None:
+    m = headline_metrics(np.array([0, 1, 1]), np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]), False)
     assert m["accuracy"] == pytest.approx(2 / 3)
     assert m["macro_f1"] == pytest.approx(2 / 3)
-    ml = tdata.basic_metrics(np.array([[1, 0], [0, 1]]), np.array([[0.7, 0.2], [0.1, 0.4]]), True, [0.5, 0.3])
+    ml = headline_metrics(np.array([[1, 0], [0, 1]]), np.array([[0.7, 0.2], [0.1, 0.4]]), True, [0.5, 0.3])
     assert ml["accuracy"] == 1.0 and ml["micro_f1"] == 1.0
+    abstained = headline_from_decisions(np.array([0, 1]), np.array([0, -1]), 2, False)
+    assert abstained["accuracy"] == 0.5 and abstained["macro_f1"] == pytest.approx((1.0 + 0.0) / 2)
 
 
 def test_precision_detection_follows_cpu_flags(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,13 +23,12 @@ from scipy import sparse
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import f1_score
 from sklearn.multiclass import OneVsRestClassifier
 
 from classifine.data.dataset import Dataset, DatasetSplits
 from classifine.data.labels import LabelSet
 from classifine.errors import ClassifineError, DataError
-from classifine.evaluation.metrics import compute_metrics
+from classifine.evaluation.metrics import compute_metrics, headline_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -78,9 +77,7 @@ def _proba(model: Any, x: sparse.spmatrix, n_labels: int, multi_label: bool) -> 
 
 
 def _score(y: np.ndarray, probs: np.ndarray, multi_label: bool) -> float:
-    pred = (probs >= 0.5).astype(int) if multi_label else probs.argmax(axis=1)
-    labels = list(range(probs.shape[1]))
-    return float(f1_score(y, pred, labels=labels, average="macro", zero_division=0))
+    return headline_metrics(y, probs, multi_label)["macro_f1"]
 
 
 def _fit(model: Any, x: sparse.spmatrix, y: np.ndarray) -> Any:

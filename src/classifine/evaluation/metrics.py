@@ -34,7 +34,6 @@ from classifine.evaluation.calibration import multi_label_calibration, single_la
 logger = logging.getLogger(__name__)
 
 # The headline keys every leaderboard row and report table reads.
-HEADLINE_KEYS = ("accuracy", "macro_f1", "micro_f1")
 
 
 def _check_inputs(
@@ -199,11 +198,40 @@ def compute_metrics(
     return _multi_label(y, p, names, thr)
 
 
-def headline(metrics: dict[str, Any]) -> dict[str, float | None]:
-    """The few numbers a leaderboard row shows, from a :func:`compute_metrics` result.
+def headline_from_decisions(
+    y_true: np.ndarray, y_pred: np.ndarray, n_labels: int, multi_label: bool
+) -> dict[str, float]:
+    """Accuracy (subset accuracy for multi-label), macro-F1 and micro-F1 of hard decisions.
+
+    Single-label ``y_pred`` may hold -1 (an abstention): wrong, and a miss for every class.
+    This is the one place those three numbers are computed (training, TF-IDF, LLM rows, reports).
 
     Example:
-        >>> headline({"accuracy": 0.9, "macro_f1": 0.8, "micro_f1": 0.9})["macro_f1"]
-        0.8
+        >>> headline_from_decisions(np.array([0, 1]), np.array([0, -1]), 2, False)["accuracy"]
+        0.5
     """
-    return {key: metrics.get(key) for key in HEADLINE_KEYS}
+    from sklearn.metrics import accuracy_score
+
+    labels = None if multi_label else list(range(n_labels))
+    true, pred = np.asarray(y_true).astype(int), np.asarray(y_pred).astype(int)
+    return {
+        "accuracy": float(accuracy_score(true, pred)),
+        "macro_f1": float(f1_score(true, pred, average="macro", labels=labels, zero_division=0)),
+        "micro_f1": float(f1_score(true, pred, average="micro", labels=labels, zero_division=0)),
+    }
+
+
+def headline_metrics(
+    y_true: np.ndarray, probs: np.ndarray, multi_label: bool, thresholds: Sequence[float] | float = 0.5
+) -> dict[str, float]:
+    """:func:`headline_from_decisions` of probabilities (argmax, or per-label thresholds).
+
+    Example:
+        >>> headline_metrics(np.array([0, 1]), np.array([[0.9, 0.1], [0.2, 0.8]]), False)["accuracy"]
+        1.0
+    """
+    if multi_label:
+        pred = (probs >= np.asarray(thresholds, dtype=np.float64)).astype(int)
+    else:
+        pred = probs.argmax(axis=1)
+    return headline_from_decisions(y_true, pred, probs.shape[1], multi_label)

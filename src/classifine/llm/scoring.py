@@ -16,6 +16,7 @@ import numpy as np
 
 from classifine.data.dataset import Dataset
 from classifine.errors import DataError
+from classifine.evaluation.metrics import headline_from_decisions
 from classifine.llm.backends import TokenLogprob
 
 if TYPE_CHECKING:
@@ -108,32 +109,12 @@ def prediction_matrix(preds: Sequence[LLMPrediction], labels: Sequence[str]) -> 
     return out
 
 
-def _single_metrics(preds: Sequence[LLMPrediction], dataset: Dataset) -> dict[str, float]:
-    from sklearn.metrics import accuracy_score, f1_score
-
-    names = dataset.label_set.names
-    index = {n: i for i, n in enumerate(names)}
-    y_true = dataset.y()
-    # Abstentions are predicted as -1: wrong for accuracy and a miss for every class's recall.
-    y_pred = np.array([index.get(p.label, -1) if p.label is not None else -1 for p in preds], dtype=np.int64)
-    kept = list(range(len(names)))
-    return {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=kept, average="macro", zero_division=0)),
-        "micro_f1": float(f1_score(y_true, y_pred, labels=kept, average="micro", zero_division=0)),
-    }
-
-
-def _multi_metrics(preds: Sequence[LLMPrediction], dataset: Dataset) -> dict[str, float]:
-    from sklearn.metrics import f1_score
-
-    y_true = dataset.y().astype(int)
-    y_pred = dataset.label_set.encode([tuple(p.chosen()) for p in preds]).astype(int)
-    return {
-        "accuracy": float(np.mean(np.all(y_true == y_pred, axis=1))),
-        "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
-        "micro_f1": float(f1_score(y_true, y_pred, average="micro", zero_division=0)),
-    }
+def _decisions(preds: Sequence[LLMPrediction], dataset: Dataset) -> np.ndarray:
+    """Hard decisions in label-set order; a single-label abstention is -1 (always wrong)."""
+    if dataset.multi_label:
+        return dataset.label_set.encode([tuple(p.chosen()) for p in preds]).astype(int)
+    index = {n: i for i, n in enumerate(dataset.label_set.names)}
+    return np.array([index.get(p.label, -1) if p.label is not None else -1 for p in preds], dtype=np.int64)
 
 
 def llm_leaderboard_row(
@@ -154,7 +135,8 @@ def llm_leaderboard_row(
         raise DataError(f"{len(preds)} predictions for {len(dataset)} texts", hint="label the whole split")
     if len(preds) == 0:
         raise DataError("no predictions to score")
-    metrics = _multi_metrics(preds, dataset) if dataset.multi_label else _single_metrics(preds, dataset)
+    ls = dataset.label_set
+    metrics = headline_from_decisions(dataset.y(), _decisions(preds, dataset), len(ls), ls.multi_label)
     if seconds is None:
         seconds = getattr(preds, "seconds", None)
     return {

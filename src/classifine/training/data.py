@@ -78,32 +78,6 @@ def probabilities(logits: np.ndarray, multi_label: bool) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
 
 
-def basic_metrics(
-    y_true: np.ndarray, probs: np.ndarray, multi_label: bool, thresholds: Sequence[float] | float = 0.5
-) -> dict[str, float]:
-    """accuracy (subset accuracy for multi-label), macro_f1 and micro_f1.
-
-    Example:
-        >>> basic_metrics(np.array([0, 1]), np.array([[0.9, 0.1], [0.2, 0.8]]), False)["accuracy"]
-        1.0
-    """
-    from sklearn.metrics import accuracy_score, f1_score
-
-    if multi_label:
-        pred = (probs >= np.asarray(thresholds, dtype=np.float64)).astype(int)
-        true = np.asarray(y_true).astype(int)
-        labels = None
-    else:
-        pred = probs.argmax(axis=1)
-        true = np.asarray(y_true).astype(int)
-        labels = list(range(probs.shape[1]))
-    return {
-        "accuracy": float(accuracy_score(true, pred)),
-        "macro_f1": float(f1_score(true, pred, average="macro", labels=labels, zero_division=0)),
-        "micro_f1": float(f1_score(true, pred, average="micro", labels=labels, zero_division=0)),
-    }
-
-
 def tune_thresholds(
     y_true: np.ndarray, probs: np.ndarray, default: float, min_positives: int = 5
 ) -> list[float]:

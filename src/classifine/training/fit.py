@@ -27,6 +27,7 @@ from classifine.artifact import ArtifactMeta, atomic_dir, library_versions, writ
 from classifine.config import Config, default_learning_rate
 from classifine.data.dataset import DatasetSplits
 from classifine.errors import ConfigError, DataError, ModelError, suggestion
+from classifine.evaluation.metrics import headline_metrics
 from classifine.models.build import build_for_training, save_trained
 from classifine.models.zoo import ModelSpec, resolve
 from classifine.training import data as tdata
@@ -176,7 +177,7 @@ def _make_trainer(cfg: Config, parts: dict[str, Any], work: Path, precision: str
 
     def compute_metrics(pred: Any) -> dict[str, float]:
         probs = tdata.probabilities(_logits_only(pred.predictions, None), multi)
-        return tdata.basic_metrics(pred.label_ids, probs, multi, cfg.train.threshold)
+        return headline_metrics(pred.label_ids, probs, multi, cfg.train.threshold)
 
     trainer = Trainer(
         model=parts["model"],
@@ -311,7 +312,7 @@ def _finish(trainer: Any, parts: dict[str, Any], cfg: Config, precision: str) ->
             thresholds = [cfg.train.threshold] * len(splits.label_set)
             if cfg.train.tune_thresholds:
                 thresholds = tdata.tune_thresholds(targets, probs, cfg.train.threshold)
-        best = tdata.basic_metrics(targets, probs, multi, thresholds or cfg.train.threshold)
+        best = headline_metrics(targets, probs, multi, thresholds or cfg.train.threshold)
         best["loss"] = float(
             parts["loss_fn"]({"logits": torch.from_numpy(logits)}, torch.from_numpy(targets))
         )
