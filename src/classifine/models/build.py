@@ -79,14 +79,18 @@ def build_for_training(
     Example:
         >>> model, tok = build_for_training(resolve("minilm-l6"), label_set, "lora")
     """
-    if method == "qlora":
-        _require_qlora()
-    if method not in ("full", "lora"):
+    if method not in ("full", "lora", "qlora"):
         raise ModelError(f"unknown training method '{method}'", hint="use model.method=full, lora or qlora")
+    quantized = _qlora_kwargs() if method == "qlora" else {}  # fails fast without CUDA + bitsandbytes
     spec = refine_spec(spec)
     tokenizer = load_tokenizer(spec.source, spec.needs_pad_token)
-    model = _load_classifier(spec, label_set, tokenizer.pad_token_id if spec.needs_pad_token else None)
-    if method == "lora":
+    pad = tokenizer.pad_token_id if spec.needs_pad_token else None
+    model = _load_classifier(spec, label_set, pad, **quantized)
+    if quantized:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model)
+    if method in ("lora", "qlora"):
         model = apply_lora(
             model,
             _lora_targets(spec, lora_cfg),
@@ -97,7 +101,7 @@ def build_for_training(
     return model, tokenizer
 
 
-def _load_classifier(spec: ModelSpec, label_set: LabelSet, pad_token_id: int | None) -> Any:
+def _load_classifier(spec: ModelSpec, label_set: LabelSet, pad_token_id: int | None, **extra: Any) -> Any:
     import torch
     from transformers import AutoModelForSequenceClassification
 
@@ -109,6 +113,7 @@ def _load_classifier(spec: ModelSpec, label_set: LabelSet, pad_token_id: int | N
         "label2id": {n: i for i, n in id2label.items()},
         "problem_type": problem,
         "dtype": torch.float32,
+        **extra,
     }
     if pad_token_id is not None:
         kwargs["pad_token_id"] = pad_token_id
@@ -138,14 +143,23 @@ def _lora_targets(spec: ModelSpec, lora_cfg: Any) -> tuple[str, ...] | str:
     return tuple(wanted)
 
 
-def _require_qlora() -> None:
+def _qlora_kwargs() -> dict[str, Any]:
+    """Loading options for QLoRA: the frozen base in 4-bit NF4 on the GPU, bf16 compute."""
     import importlib.util
 
     import torch
 
     if not torch.cuda.is_available() or importlib.util.find_spec("bitsandbytes") is None:
         raise ModelError("QLoRA needs a CUDA GPU and bitsandbytes; use model.method=lora on this machine")
-    raise ModelError("QLoRA training is not supported yet", hint="use model.method=lora")
+    from transformers import BitsAndBytesConfig
+
+    quant = BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16,
+    )
+    return {"quantization_config": quant, "device_map": {"": torch.cuda.current_device()}}
 
 
 def save_trained(

@@ -359,7 +359,9 @@ def _write_artifact(
     )
     with atomic_dir(run_dir, overwrite=cfg.output.overwrite) as tmp:
         model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
-        save_trained(model, parts["tokenizer"], tmp / "model", meta, merge=cfg.model.lora.merge)
+        # A 4-bit base cannot be merged exactly: QLoRA keeps the adapter, applied to the full base at load.
+        merge = cfg.model.lora.merge and cfg.model.method != "qlora"
+        save_trained(model, parts["tokenizer"], tmp / "model", meta, merge=merge)
         (tmp / "config.yaml").write_text(resolved.to_yaml(), encoding="utf-8")
         write_json(tmp / "metrics.json", summary)
         with open(tmp / "train_log.jsonl", "w", encoding="utf-8") as fh:
