@@ -273,3 +273,12 @@ def test_predict_file_errors(clf: Classifier, tmp_path: Path) -> None:
         clf.predict_file(tmp_path / "in.csv", tmp_path / "out.xlsx", text_column="body", progress=False)
     with pytest.raises(DataError, match="not found"):
         clf.predict_file(tmp_path / "missing.csv", tmp_path / "out.csv", progress=False)
+
+
+def test_predict_file_jsonl_with_bom_and_a_record_missing_its_text(clf: Classifier, tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b'\xef\xbb\xbf{"text": "goal match"}\n{"id": 2}\n{"text": "cpu bug"}\n')
+    assert clf.predict_file(src, tmp_path / "out.jsonl", progress=False) == 3
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert rows[0]["label"] in clf.labels and rows[2]["label"] in clf.labels
+    assert rows[1]["error"] == "text is missing or not a string" and rows[1]["label"] is None

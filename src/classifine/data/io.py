@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -147,27 +148,57 @@ def _read_json(text: str, p: Path) -> pd.DataFrame:
     return pd.DataFrame.from_records(obj)
 
 
+def parse_jsonl_line(line: str, number: int, p: Path | str) -> dict[str, Any]:
+    """One JSONL record; a malformed line or a non-object is a DataError naming the line.
+
+    Example:
+        >>> parse_jsonl_line('{"text": "hi"}', 1, "in.jsonl")
+        {'text': 'hi'}
+    """
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise DataError(
+            f"malformed JSONL line {number}: {exc.msg} (column {exc.colno})",
+            where=f"{p}:{number}",
+            hint="each line must be one complete JSON object; fix or delete that line",
+        ) from None
+    if not isinstance(record, dict):
+        raise DataError(
+            f"JSONL line {number} is a {type(record).__name__}, not an object",
+            where=f"{p}:{number}",
+            hint='write one {"text": ..., "label": ...} object per line',
+        )
+    return record
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Stream ``(line number, record)`` from a JSONL file without reading it whole.
+
+    Example:
+        >>> next(iter_jsonl(Path("in.jsonl")))
+        (1, {'text': 'hi'})
+    """
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            if number == 1:
+                raw = raw.removeprefix(b"\xef\xbb\xbf")  # a byte-order mark, as read_text accepts
+            if not raw.strip():
+                continue
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise DataError(
+                    "not UTF-8 text",
+                    where=f"{path}:{number}",
+                    hint="re-encode it, e.g. iconv -f latin1 -t utf-8",
+                ) from None
+            yield number, parse_jsonl_line(line, number, path)
+
+
 def _read_jsonl(text: str, p: Path) -> pd.DataFrame:
-    records: list[dict[str, Any]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(
-                f"malformed JSONL line {number}: {exc.msg} (column {exc.colno})",
-                where=f"{p}:{number}",
-                hint="each line must be one complete JSON object; fix or delete that line",
-            ) from None
-        if not isinstance(record, dict):
-            raise DataError(
-                f"JSONL line {number} is a {type(record).__name__}, not an object",
-                where=f"{p}:{number}",
-                hint='write one {"text": ..., "label": ...} object per line',
-            )
-        records.append(record)
-    return pd.DataFrame.from_records(records)
+    lines = enumerate(text.splitlines(), start=1)
+    return pd.DataFrame.from_records([parse_jsonl_line(line, n, p) for n, line in lines if line.strip()])
 
 
 def _read_parquet(p: Path) -> pd.DataFrame:

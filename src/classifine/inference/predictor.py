@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from classifine.artifact import ArtifactMeta
 from classifine.data.clean import make_cleaner
+from classifine.data.io import iter_jsonl
 from classifine.errors import DataError, ModelError, suggestion
 
 logger = logging.getLogger(__name__)
@@ -268,31 +269,15 @@ def _csv_chunks(path: Path, sep: str, text_column: str, chunk_rows: int) -> Iter
 
 def _jsonl_chunks(path: Path, text_column: str, chunk_rows: int) -> Iterator[list[dict[str, Any]]]:
     chunk: list[dict[str, Any]] = []
-    with path.open("rb") as fh:
-        for number, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                raise DataError(
-                    "not UTF-8 text",
-                    where=f"{path}:{number}",
-                    hint="re-encode it, e.g. iconv -f latin1 -t utf-8",
-                ) from None
-            except json.JSONDecodeError as exc:
-                raise DataError(
-                    f"malformed JSON on line {number} ({exc.msg} at column {exc.colno})",
-                    where=f"{path}:{number}",
-                    hint="each line must be one JSON object",
-                ) from None
-            if not isinstance(record, dict):
-                raise DataError(f"line {number} is not a JSON object", where=f"{path}:{number}")
+    first = True
+    for number, record in iter_jsonl(path):
+        if first:  # checked once: a later record without the text gets an error row, not a crash
             _check_column(list(record), text_column, f"{path}:{number}")
-            chunk.append(record)
-            if len(chunk) >= chunk_rows:
-                yield chunk
-                chunk = []
+            first = False
+        chunk.append(record)
+        if len(chunk) >= chunk_rows:
+            yield chunk
+            chunk = []
     if chunk:
         yield chunk
 
