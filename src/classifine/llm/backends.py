@@ -348,3 +348,55 @@ def parse_token_logprobs(entries: Any) -> list[TokenLogprob] | None:
         ]
         out.append(TokenLogprob(str(item.get("token", "")), float(item["logprob"]), top))
     return out or None
+
+
+class RemoteBackend:
+    """What the HTTP backends share: model, server, seed, answer length, retries, a bounded pool.
+
+    Subclasses add ``name``, ``payload(request)`` and ``complete(request)``.
+    """
+
+    name = "remote"
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str,
+        *,
+        concurrency: int,
+        timeout: float,
+        seed: int,
+        max_tokens: int,
+        retry: RetryPolicy | None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        if not model:
+            raise BackendError(f"the {self.name} backend needs a model name", hint="pass --model")
+        self.model = model
+        self.base_url = base_url.rstrip("/")
+        self.concurrency = max(1, int(concurrency))
+        self.seed = seed
+        self.max_tokens = max_tokens
+        self.retry = retry or RetryPolicy()
+        limits = httpx.Limits(max_connections=self.concurrency)
+        self._client = httpx.Client(timeout=timeout, headers=headers or {}, limits=limits)
+
+    def __repr__(self) -> str:  # never show headers (they may carry a key)
+        return f"{type(self).__name__}(model={self.model!r}, base_url={self.base_url!r})"
+
+    def identity(self, **extra: Any) -> dict[str, Any]:
+        """What makes two answers comparable in the cache: backend, model, server, decoding settings."""
+        base = {"backend": self.name, "model": self.model, "base_url": self.base_url}
+        return base | extra | {"seed": self.seed, "max_tokens": self.max_tokens}
+
+    def complete(self, request: LLMRequest) -> LLMReply:
+        raise NotImplementedError
+
+    def run(self, requests: Sequence[LLMRequest]) -> Iterator[tuple[int, LLMReply]]:
+        return run_concurrently(self.complete, requests, self.concurrency)
+
+    def count_tokens(self, text: str) -> int:
+        return estimate_tokens(text)
+
+    def close(self) -> None:
+        self._client.close()

@@ -16,24 +16,20 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator, Sequence
 from typing import Any
-
-import httpx
 
 from classifine.errors import BackendError
 from classifine.llm.backends import (
     HttpError,
     LLMReply,
     LLMRequest,
+    RemoteBackend,
     RetryPolicy,
     TokenLogprob,
     answer_schema,
-    estimate_tokens,
     parse_token_logprobs,
     post_json,
     register_backend,
-    run_concurrently,
 )
 
 logger = logging.getLogger(__name__)
@@ -76,7 +72,7 @@ def read_chat_body(text: str) -> tuple[str, list[TokenLogprob] | None, dict[str,
 
 
 @register_backend("ollama")
-class OllamaBackend:
+class OllamaBackend(RemoteBackend):
     """A model served by Ollama (``ollama serve``), one prompt per request, bounded concurrency."""
 
     name = "ollama"
@@ -95,29 +91,21 @@ class OllamaBackend:
         logprobs: bool = True,
         retry: RetryPolicy | None = None,
     ) -> None:
-        if not model:
-            raise BackendError("the ollama backend needs a model name", hint="pass --model, e.g. llama3.2:1b")
-        self.model = model
-        self.base_url = _base_url(base_url)
-        self.concurrency = max(1, int(concurrency))
-        self.seed = seed
-        self.max_tokens = max_tokens
+        super().__init__(
+            model,
+            _base_url(base_url),
+            concurrency=concurrency,
+            timeout=timeout,
+            seed=seed,
+            max_tokens=max_tokens,
+            retry=retry,
+        )
         self.num_ctx = num_ctx
         self.structured = structured
         self.logprobs = logprobs
-        self.retry = retry or RetryPolicy()
-        limits = httpx.Limits(max_connections=self.concurrency)
-        self._client = httpx.Client(timeout=timeout, limits=limits)
 
-    def identity(self) -> dict[str, Any]:
-        return {
-            "backend": self.name,
-            "model": self.model,
-            "base_url": self.base_url,
-            "structured": self.structured,
-            "seed": self.seed,
-            "max_tokens": self.max_tokens,
-        }
+    def identity(self, **extra: Any) -> dict[str, Any]:
+        return super().identity(structured=self.structured, **extra)
 
     def payload(self, request: LLMRequest) -> dict[str, Any]:
         """The ``/api/chat`` request body for one prompt."""
@@ -159,12 +147,3 @@ class OllamaBackend:
             prompt_tokens=final.get("prompt_eval_count"),
             completion_tokens=final.get("eval_count"),
         )
-
-    def run(self, requests: Sequence[LLMRequest]) -> Iterator[tuple[int, LLMReply]]:
-        return run_concurrently(self.complete, requests, self.concurrency)
-
-    def count_tokens(self, text: str) -> int:
-        return estimate_tokens(text)
-
-    def close(self) -> None:
-        self._client.close()

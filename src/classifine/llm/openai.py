@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 import httpx
@@ -23,13 +22,12 @@ from classifine.llm.backends import (
     HttpError,
     LLMReply,
     LLMRequest,
+    RemoteBackend,
     RetryPolicy,
     answer_schema,
-    estimate_tokens,
     parse_token_logprobs,
     post_json,
     register_backend,
-    run_concurrently,
 )
 
 logger = logging.getLogger(__name__)
@@ -52,7 +50,7 @@ def chat_url(base_url: str) -> str:
 
 
 @register_backend("openai")
-class OpenAIBackend:
+class OpenAIBackend(RemoteBackend):
     """A model behind an OpenAI-compatible ``/v1/chat/completions`` endpoint."""
 
     name = "openai"
@@ -71,14 +69,17 @@ class OpenAIBackend:
         logprobs: bool = True,
         retry: RetryPolicy | None = None,
     ) -> None:
-        if not model:
-            raise BackendError("the openai backend needs a model name", hint="pass --model")
-        self.model = model
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_URL).rstrip("/")
-        self._api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
-        self.concurrency = max(1, int(concurrency))
-        self.seed = seed
-        self.max_tokens = max_tokens
+        key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        super().__init__(
+            model,
+            base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_URL,
+            concurrency=concurrency,
+            timeout=timeout,
+            seed=seed,
+            max_tokens=max_tokens,
+            retry=retry,
+            headers={"Authorization": f"Bearer {key}"} if key else None,
+        )
         if structured is True:
             structured = "json_schema"
         elif structured is False:
@@ -91,23 +92,9 @@ class OpenAIBackend:
         self.structured: Structured = structured
         self._requested: Structured = structured  # the cache identity, even after a fallback
         self.logprobs = logprobs
-        self.retry = retry or RetryPolicy()
-        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-        limits = httpx.Limits(max_connections=self.concurrency)
-        self._client = httpx.Client(timeout=timeout, headers=headers, limits=limits)
 
-    def __repr__(self) -> str:  # never show the key
-        return f"OpenAIBackend(model={self.model!r}, base_url={self.base_url!r})"
-
-    def identity(self) -> dict[str, Any]:
-        return {
-            "backend": self.name,
-            "model": self.model,
-            "base_url": self.base_url,
-            "structured": self._requested,
-            "seed": self.seed,
-            "max_tokens": self.max_tokens,
-        }
+    def identity(self, **extra: Any) -> dict[str, Any]:
+        return super().identity(structured=self._requested, **extra)
 
     def payload(self, request: LLMRequest) -> dict[str, Any]:
         """The chat-completions request body for one prompt."""
@@ -179,12 +166,3 @@ class OpenAIBackend:
             prompt_tokens=usage.get("prompt_tokens"),
             completion_tokens=usage.get("completion_tokens"),
         )
-
-    def run(self, requests: Sequence[LLMRequest]) -> Iterator[tuple[int, LLMReply]]:
-        return run_concurrently(self.complete, requests, self.concurrency)
-
-    def count_tokens(self, text: str) -> int:
-        return estimate_tokens(text)
-
-    def close(self) -> None:
-        self._client.close()
