@@ -266,3 +266,11 @@ def test_gold_labels_of_a_labelling_input_parse_like_training_data(tmp_path: Pat
     inp = resolve_input(str(path), multi_label=True)
     assert inp.gold == [("x", "y"), ("x",), ()]
     assert inp.label_set is not None and inp.label_set.names == ("x", "y")
+
+
+def test_builder_and_prompt_options_together_are_refused() -> None:
+    from classifine.llm import label_texts, make_builder
+
+    builder = make_builder(LS)
+    with pytest.raises(ConfigError, match="both a prompt builder and prompt options"):
+        label_texts(["x"], LS, object(), builder=builder, template="{labels} {text}")  # type: ignore[arg-type]

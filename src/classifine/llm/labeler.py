@@ -132,7 +132,6 @@ def make_builder(
     seed: int = 42,
     template: str | None = None,
     descriptions: Mapping[str, str] | None = None,
-    system: str | None = None,
 ) -> PromptBuilder:
     """A PromptBuilder for the mode (few-shot needs the TRAIN split).
 
@@ -149,16 +148,13 @@ def make_builder(
                 "few-shot labelling needs training examples", hint="pass --train FILE or --config"
             )
         pool = FewShotPool(train, k=k, seed=seed, similar=similar)
-    builder = PromptBuilder(
+    return PromptBuilder(
         labels=label_set.names,
         multi_label=label_set.multi_label,
         template=template,
         descriptions=descriptions,
         pool=pool,
     )
-    if system is not None:
-        builder.system = system
-    return builder
 
 
 def request_keys(
@@ -259,6 +255,12 @@ def label_texts(
         (0, 3)
     """
     started = time.perf_counter()
+    prompt_options = mode != "zero-shot" or train is not None or similar or template or descriptions
+    if builder is not None and prompt_options:
+        raise ConfigError(
+            "label_texts got both a prompt builder and prompt options",
+            hint="pass the options to make_builder, or pass no builder",
+        )
     builder = builder or make_builder(
         label_set,
         mode,
