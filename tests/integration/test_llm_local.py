@@ -10,7 +10,7 @@ import torch
 
 from classifine.data.dataset import Dataset
 from classifine.data.labels import LabelSet
-from classifine.llm import LLMCache, get_backend, label_texts, llm_leaderboard_row
+from classifine.llm import LLMCache, get_backend, label_texts, llm_leaderboard_row, make_builder
 from classifine.llm.local import LocalBackend
 
 
@@ -76,6 +76,9 @@ def test_shared_prefix_reuse_gives_the_same_scores(
     for a, b in zip(fast, full, strict=True):
         assert a.scores is not None and b.scores is not None
         assert a.scores["positive"] == pytest.approx(b.scores["positive"], abs=1e-4)
+    # and the fast run really did reuse a shared prompt prefix (instructions + fixed examples)
+    requests = make_builder(test.label_set, "few-shot", train=train, k=1).build_all(texts)
+    assert backend._shared_prefix(backend._token_rows(requests)) >= 8
 
 
 def test_label_cache_pass_and_row_pass_agree_on_multi_token_labels(backend: LocalBackend) -> None:

@@ -71,7 +71,7 @@ class CountingBackend:
 def test_default_prompt_lists_labels_and_text() -> None:
     req = PromptBuilder(labels=LS.names).build("Hello there")
     assert "ham, spam" in req.user and req.user.endswith("Text: Hello there\nLabel:")
-    assert req.messages()[0]["role"] == "system" and req.answer_prefix == "Label:"
+    assert req.messages()[0]["role"] == "system"
     assert req.plain.startswith(req.system) and req.plain.endswith("Label:")
 
 
@@ -89,7 +89,6 @@ def test_user_templates_in_both_styles(tmp_path: Path) -> None:
     path.write_text('Reply with JSON {{"label": ...}} using {labels}.\nMessage: {text}\nAnswer:')
     req = PromptBuilder(labels=LS.names, template=load_template(path)).build("hi")
     assert req.user == 'Reply with JSON {"label": ...} using ham, spam.\nMessage: hi\nAnswer:'
-    assert req.answer_prefix == "Answer:"
     dollar = PromptBuilder(labels=LS.names, template="Pick $labels for: $text").build("yo {x}")
     assert dollar.user == "Pick ham, spam for: yo {x}"
 

@@ -43,7 +43,6 @@ class LLMRequest:
     user: str
     labels: tuple[str, ...]
     multi_label: bool = False
-    answer_prefix: str = "Label:"
 
     @property
     def plain(self) -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -37,13 +36,9 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS llm_cache (
 
 def default_cache_path() -> Path:
     """``<cache_dir>/llm_cache.sqlite`` (the asset cache folder; env ``CLASSIFINE_CACHE``)."""
-    try:
-        from classifine.assets import cache_dir
+    from classifine.assets import cache_dir
 
-        root = Path(cache_dir())
-    except ImportError:
-        root = Path(os.environ.get("CLASSIFINE_CACHE") or Path.home() / ".cache" / "classifine")
-    return root / "llm_cache.sqlite"
+    return cache_dir() / "llm_cache.sqlite"
 
 
 def _digest(obj: Any) -> str:

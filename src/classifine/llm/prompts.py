@@ -222,8 +222,6 @@ class PromptBuilder:
         if self.template is None:
             self.template = DEFAULT_MULTI_TEMPLATE if self.multi_label else DEFAULT_TEMPLATE
         self._style = check_template(self.template)
-        last = self.template.rstrip().splitlines()[-1].replace("{text}", "").replace("$text", "").strip()
-        self.answer_prefix = last if last.endswith(":") else ""
 
     @property
     def kind(self) -> str:
@@ -276,7 +274,6 @@ class PromptBuilder:
                 user=self.render(text, ex),
                 labels=self.labels,
                 multi_label=self.multi_label,
-                answer_prefix=self.answer_prefix,
             )
             for text, ex in zip(texts, shots, strict=True)
         ]
