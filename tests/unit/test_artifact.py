@@ -60,3 +60,17 @@ def test_atomic_dir_leaves_nothing_on_failure(tmp_path: Path) -> None:
     with atomic_dir(final, overwrite=True) as tmp:
         (tmp / "new").write_text("2")
     assert (final / "new").exists() and not (final / "done").exists()
+
+
+def test_atomic_file_replaces_on_success_and_leaves_nothing_on_failure(tmp_path: Path) -> None:
+    from classifine.artifact import atomic_file
+
+    target = tmp_path / "out" / "report.md"
+    with pytest.raises(RuntimeError), atomic_file(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
+    assert not target.exists() and list(target.parent.iterdir()) == []
+    with atomic_file(target) as tmp:
+        tmp.write_text("done")
+    assert target.read_text() == "done" and list(target.parent.iterdir()) == [target]
+    assert target.stat().st_mode & 0o044  # readable by others as usual, not mkstemp's 0600

@@ -14,8 +14,6 @@ from __future__ import annotations
 import base64
 import io
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+
+from classifine.artifact import atomic_file  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -145,10 +145,8 @@ def reliability_png(bins: list[dict[str, Any]], ece: float) -> bytes:
 
 
 def _write_png(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def save_plots(out_dir: Path, metrics: dict[str, Any], baseline: dict[str, Any] | None = None) -> list[Plot]:

@@ -13,14 +13,12 @@ from __future__ import annotations
 import html
 import logging
 import math
-import os
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from classifine.artifact import write_json
+from classifine.artifact import atomic_file, write_json
 from classifine.data.dataset import Dataset, DatasetSplits
 from classifine.evaluation.plots import Plot, save_plots
 
@@ -289,10 +287,8 @@ def render_html(report: EvalReport) -> str:
 
 
 def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def _merge_metrics(path: Path, report: EvalReport) -> None:

@@ -11,8 +11,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +21,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from classifine.artifact import ArtifactMeta
+from classifine.artifact import ArtifactMeta, atomic_file
 from classifine.data.clean import make_cleaner
 from classifine.data.io import iter_jsonl
 from classifine.errors import DataError, ModelError, suggestion
@@ -365,12 +363,10 @@ def _predict_file(
         if kind_in in _JSONL
         else _csv_chunks(src, _CSV_SEP[kind_in], text_column, chunk_rows)
     )
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
     rows = 0
-    try:
+    with atomic_file(dst) as tmp:
         with (
-            os.fdopen(fd, "w", encoding="utf-8", newline="") as fh,
+            open(tmp, "w", encoding="utf-8", newline="") as fh,
             tqdm(unit="rows", desc="predict", disable=not progress) as bar,
         ):
             writer = _Writer(fh, kind_out, clf.labels)
@@ -380,9 +376,5 @@ def _predict_file(
                 bar.update(len(records))
         if rows == 0:
             raise DataError("the file has no data rows", where=str(src))
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     logger.debug("wrote %d predictions to %s", rows, dst)
     return rows

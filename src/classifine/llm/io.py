@@ -9,12 +9,11 @@ Example:
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from classifine.artifact import atomic_file
 from classifine.data.dataset import Dataset
 from classifine.data.labels import LabelSet
 from classifine.errors import ConfigError, DataError, suggestion
@@ -165,10 +164,7 @@ def write_predictions(
                 list(inp.gold[i]) if multi else (inp.gold[i] or [None])[0]
             )
         records.append(rec)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_file(path) as tmp:
         if path.suffix.lower() in (".csv", ".tsv"):
             frame = pd.DataFrame.from_records(records, columns=_columns(records, multi, inp.gold is not None))
             for col in ("scores", "labels", "gold_labels"):
@@ -179,10 +175,6 @@ def write_predictions(
             with open(tmp, "w", encoding="utf-8") as fh:
                 for rec in records:
                     fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return len(records), len(preds) - len(records)
 
 
