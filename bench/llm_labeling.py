@@ -102,7 +102,9 @@ def main() -> None:
     scorer.reuse_prefix = False
     scorer.forward_calls = 0
     no_prefix = timed(scorer, test, builder, model, kind)
+    before = scorer.forward_calls
     generation = timed(generator, test, builder, model, kind)
+    generation["forward_calls"] = scorer.forward_calls - before  # shared weights: scorer's hook counts
 
     result = {
         "model": model,
