@@ -18,6 +18,7 @@ import re
 import shutil
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -160,7 +161,14 @@ def _logits_only(logits: Any, labels: Any) -> Any:
     return logits[0] if isinstance(logits, tuple) else logits
 
 
-def _make_trainer(cfg: Config, parts: dict[str, Any], work: Path, precision: str, progress: bool) -> Any:
+def _make_trainer(
+    cfg: Config,
+    parts: dict[str, Any],
+    work: Path,
+    precision: str,
+    progress: bool,
+    extra_callbacks: Sequence[Any] = (),
+) -> Any:
     from transformers import EarlyStoppingCallback, PrinterCallback, Trainer
 
     metric, higher = _metric_setup(cfg)
@@ -174,6 +182,7 @@ def _make_trainer(cfg: Config, parts: dict[str, Any], work: Path, precision: str
         callbacks.append(EarlyStoppingCallback(es.patience, es.min_delta))
     if cfg.train.max_train_minutes:
         callbacks.append(TimeBudgetCallback(cfg.train.max_train_minutes))
+    callbacks.extend(extra_callbacks)
 
     def compute_metrics(pred: Any) -> dict[str, float]:
         probs = tdata.probabilities(_logits_only(pred.predictions, None), multi)
@@ -254,8 +263,12 @@ def fit(
     *,
     resume: bool = False,
     progress: bool = True,
+    callbacks: Sequence[Any] = (),
 ) -> Path:
     """Fine-tune on ``splits.train``, select on ``splits.validation``, write the Artifact to ``run_dir``.
+
+    ``callbacks`` are extra ``transformers.TrainerCallback`` objects (trackers, pruning hooks); they
+    see every log and evaluation of the run.
 
     Example:
         >>> fit(splits, config_from_dict({"model": {"name": "minilm-l6"}}), "runs/demo")
@@ -274,7 +287,7 @@ def fit(
     work = work_dir_for(run_dir)
     checkpoint = _start_point(work, resume)
     parts = _prepare(splits, cfg, precision)
-    trainer = _make_trainer(cfg, parts, work, precision, progress)
+    trainer = _make_trainer(cfg, parts, work, precision, progress, callbacks)
     started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     seconds = time.perf_counter() - started

@@ -1,0 +1,190 @@
+"""Stream a CSV/TSV/JSONL file through a :class:`~classifine.inference.predictor.Classifier`.
+
+Example:
+    >>> predict_file(clf, Path("inbox.csv"), Path("inbox.pred.csv"), "body", None, 1000, False)
+    1000
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from classifine.artifact import atomic_file
+from classifine.data.io import iter_jsonl
+from classifine.errors import DataError, suggestion
+
+if TYPE_CHECKING:
+    from classifine.inference.predictor import Classifier, Prediction
+
+logger = logging.getLogger(__name__)
+
+
+_CSV_SEP = {".csv": ",", ".tsv": "\t"}
+_JSONL = (".jsonl", ".ndjson")
+
+
+def _file_kind(path: Path, what: str) -> str:
+    suffix = path.suffix.lower()
+    if suffix in _CSV_SEP or suffix in _JSONL:
+        return suffix
+    raise DataError(
+        f"unsupported {what} file type '{suffix or '(none)'}'",
+        where=str(path),
+        hint="use .csv, .tsv, .jsonl or .ndjson",
+    )
+
+
+def _check_column(columns: Sequence[str], text_column: str, where: str) -> None:
+    if text_column not in columns:
+        raise DataError(
+            f"text column '{text_column}' not found",
+            where=where,
+            hint=f"pass --text-column; {suggestion(text_column, columns, 'column')}",
+        )
+
+
+def _csv_chunks(path: Path, sep: str, text_column: str, chunk_rows: int) -> Iterator[list[dict[str, Any]]]:
+    try:
+        reader = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, chunksize=chunk_rows)
+        for chunk in reader:
+            _check_column(list(chunk.columns), text_column, str(path))
+            yield chunk.to_dict("records")
+    except pd.errors.EmptyDataError:
+        raise DataError(
+            "the file is empty", where=str(path), hint="write a header row and data rows"
+        ) from None
+    except pd.errors.ParserError as exc:
+        raise DataError(
+            f"malformed {sep!r}-separated file ({exc})",
+            where=str(path),
+            hint="check quoting and the number of fields per row",
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"not UTF-8 text at byte {exc.start}",
+            where=str(path),
+            hint="re-encode it, e.g. iconv -f latin1 -t utf-8",
+        ) from None
+
+
+def _jsonl_chunks(path: Path, text_column: str, chunk_rows: int) -> Iterator[list[dict[str, Any]]]:
+    chunk: list[dict[str, Any]] = []
+    first = True
+    for number, record in iter_jsonl(path):
+        if first:  # checked once: a later record without the text gets an error row, not a crash
+            _check_column(list(record), text_column, f"{path}:{number}")
+            first = False
+        chunk.append(record)
+        if len(chunk) >= chunk_rows:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class _Writer:
+    """Writes prediction rows as CSV/TSV (flat score columns) or JSONL (scores as an object)."""
+
+    def __init__(self, fh: TextIO, kind: str, labels: list[str]) -> None:
+        self.fh, self.kind, self.labels = fh, kind, labels
+        self.csv: csv.DictWriter[str] | None = None
+        self.names: dict[str, str] = {}
+
+    def _out_names(self, columns: Sequence[str]) -> dict[str, str]:
+        taken = set(columns)
+        names = {
+            key: key if key not in taken else f"predicted_{key}"
+            for key in ("label", "score", "scores", "error")
+        }
+        if any(v != k for k, v in names.items()):
+            logger.warning("the input already has label/score columns: predictions go to predicted_* columns")
+        return names
+
+    def write(self, records: list[dict[str, Any]], preds: list[Prediction | str]) -> None:
+        if not self.names:
+            self.names = self._out_names(list(records[0]))
+        for record, pred in zip(records, preds, strict=True):
+            row = dict(record)
+            if isinstance(pred, str):
+                row[self.names["error"]] = pred
+                row[self.names["label"]] = None
+            else:
+                label = pred.label if isinstance(pred.label, str) else "|".join(pred.label)
+                row[self.names["label"]] = pred.label if self.kind in _JSONL else label
+                row[self.names["score"]] = max(pred.scores.values())
+                if self.kind in _JSONL:
+                    row[self.names["scores"]] = pred.scores
+                else:
+                    row.update({f"score_{n}": pred.scores[n] for n in self.labels})
+            self._emit(row)
+
+    def _emit(self, row: dict[str, Any]) -> None:
+        if self.kind in _JSONL:
+            self.fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+            return
+        if self.csv is None:
+            ours = [
+                self.names["label"],
+                self.names["score"],
+                *(f"score_{n}" for n in self.labels),
+                self.names["error"],
+            ]
+            fields = [c for c in row if c not in ours] + ours
+            self.csv = csv.DictWriter(
+                self.fh, fieldnames=fields, delimiter=_CSV_SEP[self.kind], extrasaction="ignore", restval=""
+            )
+            self.csv.writeheader()
+        self.csv.writerow(row)
+
+
+def _predict_chunk(
+    clf: Classifier, records: list[dict[str, Any]], text_column: str, top_k: int | None
+) -> list[Prediction | str]:
+    ok = [i for i, r in enumerate(records) if isinstance(r.get(text_column), str)]
+    preds = clf.predict([records[i][text_column] for i in ok], top_k=top_k)
+    out: list[Prediction | str] = ["text is missing or not a string"] * len(records)
+    for i, pred in zip(ok, preds, strict=True):
+        out[i] = pred
+    return out
+
+
+def predict_file(
+    clf: Classifier,
+    src: Path,
+    dst: Path,
+    text_column: str,
+    top_k: int | None,
+    chunk_rows: int,
+    progress: bool,
+) -> int:
+    if not src.is_file():
+        raise DataError("input file not found", where=str(src), hint="check the path")
+    kind_in, kind_out = _file_kind(src, "input"), _file_kind(dst, "output")
+    chunks = (
+        _jsonl_chunks(src, text_column, chunk_rows)
+        if kind_in in _JSONL
+        else _csv_chunks(src, _CSV_SEP[kind_in], text_column, chunk_rows)
+    )
+    rows = 0
+    with atomic_file(dst) as tmp:
+        with (
+            open(tmp, "w", encoding="utf-8", newline="") as fh,
+            tqdm(unit="rows", desc="predict", disable=not progress) as bar,
+        ):
+            writer = _Writer(fh, kind_out, clf.labels)
+            for records in chunks:
+                writer.write(records, _predict_chunk(clf, records, text_column, top_k))
+                rows += len(records)
+                bar.update(len(records))
+        if rows == 0:
+            raise DataError("the file has no data rows", where=str(src))
+    logger.debug("wrote %d predictions to %s", rows, dst)
+    return rows
