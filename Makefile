@@ -21,6 +21,7 @@ demo: setup
 	$(BIN)/classifine demo
 
 test: setup
+	bash scripts/system-deps.sh
 	$(BIN)/python -m pytest -q
 
 test-slow: setup

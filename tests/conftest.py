@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,3 +37,21 @@ def minilm_dir() -> Path:
     from classifine.assets import fetch
 
     return fetch("minilm-l6")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server (Debian's ``postgresql``) for this test session; a SQLAlchemy URL.
+
+    Skips naming the package when PostgreSQL is not installed (fails under ``CI=true``).
+    """
+    from postgres import postgres_cluster
+    from system import postgres_bin, require_system
+
+    bindir = postgres_bin()
+    require_system("PostgreSQL server", bindir is not None, "postgresql")
+    assert bindir is not None
+    # Not under pytest's tmp folder: that is private to this user and the server runs as 'postgres'.
+    root = Path(tempfile.mkdtemp(prefix="classifine-pg-"))
+    with postgres_cluster(root, bindir) as url:
+        yield url
