@@ -40,10 +40,14 @@ def postgres_cluster(root: Path, bindir: Path) -> Iterator[str]:
         shutil.chown(data, "postgres")
     port = _free_port()
     run = {"check": True, "capture_output": True, "timeout": 120}
-    subprocess.run(_as_owner([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]), **run)
+    subprocess.run(
+        _as_owner([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]), **run
+    )
     opts = f"-k {data} -p {port} -c listen_addresses=127.0.0.1 -c max_connections=100 -c fsync=off"
     log = data / "server.log"
-    subprocess.run(_as_owner([str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(log), "-w", "start"]), **run)
+    subprocess.run(
+        _as_owner([str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(log), "-w", "start"]), **run
+    )
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     finally:
