@@ -109,7 +109,9 @@ class ContractServer:
             return 200, ollama_answer(body, self.logprobs, self.rule), {}, self.delay
         if path == "/v1/chat/completions":
             if self.api_key and headers.get("Authorization") != f"Bearer {self.api_key}":
-                err = {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}
+                # Some servers echo the key they were sent: the client must never repeat this body.
+                sent = headers.get("Authorization", "")
+                err = {"error": {"message": f"Incorrect API key provided: {sent}", "type": "invalid_request"}}
                 return 401, err, {}, 0.0
             return 200, openai_answer(body, self.logprobs, self.rule), {}, self.delay
         return 404, {"error": f"no route {path}"}, {}, 0.0

@@ -127,7 +127,7 @@ def test_inspect_folder_split_and_test_overlap(capsys: pytest.CaptureFixture[str
     assert main(["data", "inspect", folder, "--split", "test", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["rows"] == 10
     line = _error_line(capsys, ["data", "inspect", folder, "--split", "validation"])
-    assert "no 'validation' split" in line and "splits here: train, test" in line
+    assert "no 'validation' split" in line and "splits here: test, train" in line
     reviews = str(FIXTURES / "reviews.csv")
     assert (
         main(["data", "inspect", reviews, "--test", str(FIXTURES / "split_folder" / "test.csv"), "--json"])

@@ -46,7 +46,7 @@ def test_minilm_lora_beats_majority_and_reloads(sms_small: DatasetSplits, tmp_pa
     cfg = config_from_dict(
         {
             "model": {"name": "minilm-l6", "method": "lora", "max_length": 64},
-            "train": {"epochs": 1, "batch_size": 8, "learning_rate": 5e-3, "early_stopping": None},
+            "train": {"epochs": 2, "batch_size": 8, "learning_rate": 2e-3, "early_stopping": None},
         }
     )
     run = fit(sms_small, cfg, tmp_path / "sms", progress=False)

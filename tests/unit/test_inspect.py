@@ -121,7 +121,11 @@ def test_to_dict_is_json_and_render_shows_bars(messy: Dataset) -> None:
 def test_tokenizer_errors_name_the_option(tmp_path: Path, messy: Dataset) -> None:
     from classifine.errors import DataError
 
+    from classifine.cli.data import tokenizer_folder
+
     with pytest.raises(DataError, match=r"--tokenizer nothing-here: tokenizer not found: unknown model"):
+        tokenizer_folder("nothing-here")
+    with pytest.raises(DataError, match=r"nothing-here: tokenizer folder not found"):
         inspect_dataset(messy, tokenizer_path="nothing-here")
     with pytest.raises(DataError, match=r"cannot load a tokenizer.*save_pretrained"):
         inspect_dataset(messy, tokenizer_path=str(tmp_path))

@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 
 from classifine.config import DataConfig
-from classifine.data.loading import load_hub, load_splits, source_kind
+from classifine.data.hub import load_hub
+from classifine.data.loading import load_splits
+from classifine.data.sources import open_source
 from classifine.data.split import overlap
 from classifine.errors import ConfigError, DataError
 
@@ -71,19 +73,24 @@ def test_class_too_small_for_split_names_the_file() -> None:
 
 
 def test_source_kinds_and_their_errors() -> None:
-    assert source_kind("sms-spam") == "catalog"
-    assert source_kind(str(REVIEWS)) == "file"
-    assert source_kind(str(FIXTURES / "split_folder")) == "folder"
-    assert source_kind("owner/some-dataset") == "hub"
+    assert open_source("sms-spam").kind == "catalog"
+    assert open_source("sms-spam:test").kind == "catalog"
+    assert open_source(str(REVIEWS)).kind == "file"
+    assert open_source(str(FIXTURES / "split_folder")).kind == "folder"
+    assert open_source("owner/some-dataset").kind == "hub"
     with pytest.raises(DataError, match=r"unknown catalog dataset 'sms-spma'.*did you mean 'sms-spam'"):
-        source_kind("sms-spma")
+        open_source("sms-spma")
     with pytest.raises(DataError, match=r"nowhere.csv: file not found"):
-        source_kind("data/nowhere.csv")
+        open_source("data/nowhere.csv")
+    with pytest.raises(DataError, match=r"unknown split 'tset'.*did you mean 'test'"):
+        open_source("sms-spam:tset")
 
 
-def test_local_csv_folder_goes_through_the_hub_loader() -> None:
+def test_local_csv_folder_reads_like_the_hub_loader() -> None:
+    """A folder of split files is read by classifine's own readers; the hub loader agrees on it."""
     frames = load_hub(str(FIXTURES / "split_folder"))
     assert sorted(frames) == ["test", "train"]
+    assert sorted(open_source(str(FIXTURES / "split_folder")).frames()) == ["test", "train"]
     splits = load_splits(_cfg(source=str(FIXTURES / "split_folder")))
     assert (len(splits.train), len(splits.validation), len(splits.test)) == (26, 4, 10)
 

@@ -2,112 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
 from classifine.cli.common import print_json
-from classifine.errors import ConfigError
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-    from classifine.data.dataset import Dataset
+from classifine.errors import ClassifineError, DataError
 
 data_app = typer.Typer(help="Look at labelled data before training on it.", no_args_is_help=True)
-
-_SPLIT_CHOICES = ("train", "validation", "test", "all")
-
-
-@dataclass(frozen=True)
-class _Read:
-    """How to read the columns of a file; missing values are counted, not fatal."""
-
-    text_column: str
-    label_column: str | list[str]
-    multi_label: bool | str
-    delimiter: str | None
-
-    def dataset(self, frame: pd.DataFrame, where: str, name: str = "") -> Dataset:
-        from classifine.data.io import to_dataset
-
-        return to_dataset(
-            frame,
-            text_column=self.text_column,
-            label_column=self.label_column,
-            multi_label=self.multi_label,
-            delimiter=self.delimiter,
-            where=where,
-            name=name,
-            missing="drop",
-            min_classes=0,
-        )
 
 
 def _columns(label_column: str) -> str | list[str]:
     """``a,b,c`` names several 0/1 label columns (multi-label); one name is one label column."""
     parts = [p.strip() for p in label_column.split(",") if p.strip()]
     return parts if len(parts) > 1 else label_column
-
-
-def _catalog_target(name: str, split: str | None) -> tuple[Dataset, Dataset | None, list[str]]:
-    from classifine.data import catalog
-    from classifine.data.sample import concat
-
-    if split == "all":
-        splits = catalog.load_catalog(name)
-        return concat([ds for _, ds in splits.items()], name), None, ["all splits together"]
-    if split in ("validation", "test"):
-        return catalog.load_catalog(name)[split], None, [f"the catalog's {split} split"]
-    if catalog.get_entry(name).split.startswith("official"):
-        note = "the official train file as shipped (the catalog's train + validation splits)"
-        return catalog.load_raw(name), catalog.load_catalog(name).test, [note]
-    return catalog.load_raw(name), None, ["all rows as shipped, before the catalog's deduplication and split"]
-
-
-def _folder_target(source: str, split: str | None, read: _Read) -> tuple[Dataset, Dataset | None, list[str]]:
-    import pandas as pd
-
-    from classifine.data.loading import canonical_splits, load_hub
-
-    raw = load_hub(source)
-    if split == "all":
-        frame = pd.concat(list(raw.values()), ignore_index=True)
-        return read.dataset(frame, source, source), None, ["all splits together"]
-    if split is not None and split in raw:  # the source's own split name, e.g. train_2021
-        return read.dataset(raw[split], f"{source} [{split}]", source), None, [f"the {split} split"]
-    frames = canonical_splits(raw, source)
-    chosen = split or "train"
-    if chosen not in frames:
-        raise ConfigError(f"no '{chosen}' split", where=source, hint=f"splits here: {', '.join(raw)}")
-    ds = read.dataset(frames[chosen], f"{source} [{chosen}]", source)
-    test = read.dataset(frames["test"], f"{source} [test]") if chosen != "test" and "test" in frames else None
-    return ds, test, [f"the {chosen} split"]
-
-
-def _target(source: str, split: str | None, read: _Read) -> tuple[Dataset, Dataset | None, list[str]]:
-    """The dataset to report on, the test set to check overlap against, and notes for the reader."""
-    from classifine.data.io import read_table
-    from classifine.data.loading import source_kind
-
-    kind = source_kind(source)
-    if kind == "catalog":
-        if split is not None and split not in _SPLIT_CHOICES:
-            raise ConfigError(
-                f"unknown split '{split}'", where="--split", hint=f"use one of {', '.join(_SPLIT_CHOICES)}"
-            )
-        return _catalog_target(source, split)
-    if kind == "file":
-        if split not in (None, "all"):
-            raise ConfigError(
-                f"--split {split} needs a catalog dataset or a folder of splits",
-                where=source,
-                hint="drop --split",
-            )
-        return read.dataset(read_table(source), source, Path(source).stem), None, []
-    return _folder_target(source, split, read)
 
 
 @data_app.command("inspect")
@@ -123,7 +31,7 @@ def inspect(
     delimiter: str | None = typer.Option(
         None, "--delimiter", help="Separator of labels in one cell, e.g. '|'."
     ),
-    test: Path | None = typer.Option(None, "--test", help="A test file to check for overlap with the data."),
+    test: str | None = typer.Option(None, "--test", help="A test file (or NAME:test) to check overlap with."),
     tokenizer: str | None = typer.Option(
         None, "--tokenizer", help="A model folder or packaged preset: adds token-length percentiles."
     ),
@@ -140,16 +48,19 @@ def inspect(
 
     Exits 1 when the report holds an error (e.g. a single class), so scripts can gate on it.
     """
-    from classifine.data.io import read_table
-    from classifine.data.validate import inspect_dataset
+    from classifine.data.parse import Columns
+    from classifine.data.sources import open_source
+    from classifine.data.validate import inspect_dataset, inspection_data
 
-    read = _Read(
+    columns = Columns(
         text_column, _columns(label_column), "auto" if multi_label is None else multi_label, delimiter
     )
-    ds, test_ds, notes = _target(source, split, read)
+    ds, test_ds, notes = inspection_data(source, split, columns)
     if test is not None:
-        test_ds = read.dataset(read_table(test), str(test))
-    report = inspect_dataset(ds, test=test_ds, tokenizer_path=tokenizer, name=source)
+        src = open_source(test)
+        test_ds = columns.dataset(src.table(), where=src.where, missing="drop", min_classes=0)
+    folder = tokenizer_folder(tokenizer) if tokenizer else None
+    report = inspect_dataset(ds, test=test_ds, tokenizer_path=folder, name=source)
     report.notes[:0] = notes
     if as_json:
         print_json(report.to_dict())
@@ -159,6 +70,21 @@ def inspect(
         report.render(Console(width=120))
     if report.errors:
         raise SystemExit(1)
+
+
+def tokenizer_folder(name: str) -> Path:
+    """A local tokenizer folder, or a packaged preset's folder (fetched on first use)."""
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        return folder
+    from classifine.models import zoo
+
+    try:
+        return Path(zoo.resolve(name).source)
+    except ClassifineError as exc:
+        raise DataError(
+            f"tokenizer not found: {exc.message}", where=f"--tokenizer {name}", hint=exc.hint
+        ) from None
 
 
 def register(app: typer.Typer) -> None:

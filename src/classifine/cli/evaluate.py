@@ -12,7 +12,9 @@ from classifine.errors import ConfigError
 
 def evaluate(
     run: Path = typer.Argument(..., help="Run folder written by 'classifine train' (or its model/ folder)."),
-    data: Path | None = typer.Option(None, "--data", help="Evaluate on this labelled file instead."),
+    data: str | None = typer.Option(
+        None, "--data", help="Evaluate on this labelled data instead: a file, a folder or NAME:split."
+    ),
     text_column: str | None = typer.Option(None, "--text-column", help="Text column of --data."),
     label_column: str | None = typer.Option(None, "--label-column", help="Label column of --data."),
     split: str = typer.Option("test", "--split", help="Split of the run's data: test or validation."),

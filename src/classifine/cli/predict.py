@@ -28,7 +28,9 @@ def _show(texts: list[str], preds: list[Prediction], top_k: int | None) -> None:
 def predict(
     run: Path = typer.Argument(..., help="Run folder written by 'classifine train' (or its model/ folder)."),
     text: list[str] | None = typer.Option(None, "--text", help="A text to label (repeatable)."),
-    input: Path | None = typer.Option(None, "--input", help="CSV/TSV/JSONL file to label."),
+    input: str | None = typer.Option(
+        None, "--input", help="Data to label: a CSV/TSV/JSON/JSONL/Parquet file, a folder, or NAME:split."
+    ),
     output: Path | None = typer.Option(None, "--output", help="Where to write the labelled file."),
     text_column: str = typer.Option("text", "--text-column", help="Text column of --input."),
     top_k: int | None = typer.Option(None, "--top-k", min=1, help="Show the K best labels with scores."),
@@ -42,8 +44,6 @@ def predict(
         raise DataError("give either --text (one or more) or --input FILE --output FILE", hint="see --help")
     if input is not None and output is None:
         raise DataError("--input needs --output FILE", hint="e.g. --output predictions.jsonl")
-    if input is not None and not input.is_file():
-        raise DataError("input file not found", where=str(input), hint="check the path")
     clf = Classifier.load(run, batch_size=batch_size)
     if input is not None and output is not None:
         rows = clf.predict_file(

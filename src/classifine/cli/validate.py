@@ -23,7 +23,7 @@ def validate(
     A data report with errors (e.g. a single class) exits 1.
     """
     from classifine.config import load_config
-    from classifine.data.validate import validate_config_data
+    from classifine.training.check import validate_config_data
 
     cfg = load_config(config, list(overrides or []))
     check = validate_config_data(cfg)

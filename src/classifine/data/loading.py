@@ -1,9 +1,8 @@
-"""From ``DataConfig`` to ready train/validation/test splits.
+"""From ``DataConfig`` (and any source, see :mod:`classifine.data.sources`) to train/validation/test.
 
-A source is a catalog name, a file, a folder (data files named by split, or a ``save_to_disk``
-folder) or a hub dataset id. Folders and hub ids go through the same code (:func:`load_hub`), so
-what online users hit is what the tests exercise on local folders. After reading, :func:`prepare`
+:func:`read_splits` reads and splits (seeded, stratified, leakage-free); :func:`prepare` then
 subsamples (``max_rows``), cleans, drops empty texts, balances and takes ``k_per_class``.
+:func:`load_splits` does both, and is the one path every entry point trains from.
 
 Example:
     >>> splits = load_splits(DataConfig(source="data/reviews.csv"))
@@ -13,118 +12,34 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 import logging
-from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from classifine.config import DataConfig
-from classifine.data import catalog
 from classifine.data.clean import clean_dataset, is_identity, make_cleaner
 from classifine.data.dataset import Dataset, DatasetSplits
-from classifine.data.io import (
-    FORMATS,
+from classifine.data.parse import (
     ParsedFrame,
     build_label_set,
     drop_empty,
-    hf_to_frame,
-    is_disk_folder,
     parse_frame,
-    read_splits_dir,
-    read_table,
+    to_dataset,
     unknown_label_error,
 )
 from classifine.data.sample import balance, k_per_class, subsample
+from classifine.data.sources import SPLITS, SourceLike, open_source
 from classifine.data.split import split_dataset, split_off
 from classifine.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
 
-SPLITS = ("train", "validation", "test")
 _ALIASES = {
     "train": ("train", "training"),
     "validation": ("validation", "valid", "val", "dev"),
     "test": ("test", "testing", "eval"),
 }
-_TYPO_SIMILARITY = 0.75
-
-
-def _looks_like_path(source: str) -> bool:
-    return (
-        Path(source).suffix.lower() in FORMATS
-        or source.startswith((".", "/", "~"))
-        or "\\" in source
-        or source.count("/") > 1
-    )
-
-
-def source_kind(source: str) -> str:
-    """Classify a ``data.source``: ``catalog``, ``file``, ``folder`` or ``hub``.
-
-    A path that does not exist and a near-miss of a catalog name raise a DataError.
-
-    Example:
-        >>> source_kind("sms-spam"), source_kind("imdb")
-        ('catalog', 'hub')
-    """
-    if catalog.is_catalog_name(source):
-        return "catalog"
-    path = Path(source).expanduser()
-    if path.is_file():
-        return "file"
-    if path.is_dir():
-        return "folder"
-    names = [e.name for e in catalog.list_entries()]
-    if _looks_like_path(source):
-        raise DataError(
-            "file not found",
-            where=source,
-            hint=f"check the path; catalog datasets are named {', '.join(names)}",
-        )
-    if any(difflib.SequenceMatcher(None, source, n).ratio() >= _TYPO_SIMILARITY for n in names):
-        catalog.get_entry(source)  # raises: unknown dataset, did you mean ...
-    return "hub"
-
-
-def load_hub(path_or_id: str, *, config_name: str | None = None) -> dict[str, pd.DataFrame]:
-    """Frames of every split of a hub dataset, a local folder of split files, or a ``save_to_disk`` folder.
-
-    ``ClassLabel`` columns come back as label names.
-
-    Example:
-        >>> sorted(load_hub("data/reviews"))  # holds train.csv and test.csv
-        ['test', 'train']
-    """
-    path = Path(path_or_id).expanduser()
-    if is_disk_folder(path):
-        return read_splits_dir(path)
-    import datasets
-
-    target = str(path) if path.is_dir() else path_or_id
-    if not path.is_dir():
-        logger.info("loading '%s' from the dataset hub", path_or_id)
-    bars_were_on = not datasets.are_progress_bars_disabled()
-    datasets.disable_progress_bars()
-    try:
-        loaded = datasets.load_dataset(target, config_name)
-    except ConnectionError:
-        names = ", ".join(e.name for e in catalog.list_entries())
-        raise DataError(
-            "not a local file or folder, not a catalog dataset, and the dataset hub is unreachable",
-            where=path_or_id,
-            hint=f"download the dataset and pass its file path, or use a catalog dataset ({names})",
-        ) from None
-    except (FileNotFoundError, ValueError) as exc:
-        raise DataError(
-            f"cannot load dataset: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
-            where=path_or_id,
-            hint="check the id (and data.hub_config), or pass a local file",
-        ) from None
-    finally:
-        if bars_were_on:
-            datasets.enable_progress_bars()
-    return {name: hf_to_frame(split) for name, split in loaded.items()}
 
 
 def canonical_splits(
@@ -211,24 +126,31 @@ def splits_from_frames(
     return DatasetSplits(parts["train"], parts["validation"], parts["test"])
 
 
-def _files(cfg: DataConfig) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
-    frames: dict[str, pd.DataFrame] = {}
-    where: dict[str, str] = {}
-    for split in SPLITS:
-        path = getattr(cfg, split)
-        if path:
-            frames[split] = read_table(Path(path).expanduser())
-            where[split] = str(path)
-    return frames, where
-
-
-def read_splits(cfg: DataConfig) -> DatasetSplits:
+def read_splits(cfg: DataConfig, source: SourceLike | Any = None) -> DatasetSplits:
     """Read the splits ``cfg`` names, before :func:`prepare` (no subsampling, cleaning or balancing).
+
+    ``source`` (any spec :func:`~classifine.data.sources.open_source` takes, e.g. a DataFrame)
+    replaces ``data.source``; the rest of ``cfg`` says how to read and split it.
 
     Example:
         >>> read_splits(DataConfig(source="sms-spam")).label_set.names
         ('ham', 'spam')
     """
+    if source is None:
+        source = _configured_source(cfg)
+    if source is None:
+        frames = {s: open_source(getattr(cfg, s)).table() for s in SPLITS if getattr(cfg, s)}
+        return splits_from_frames(frames, cfg, {s: str(getattr(cfg, s)) for s in frames})
+    src = open_source(source, hub_config=cfg.hub_config)
+    ready = src.ready_splits(cfg.split.seed)
+    if ready is not None:
+        return ready
+    frames = canonical_splits(src.frames(), src.where, cfg.hub_splits)
+    where = {s: src.where if len(frames) == 1 else f"{src.where} [{s}]" for s in frames}
+    return splits_from_frames(frames, cfg, where)
+
+
+def _configured_source(cfg: DataConfig) -> str | None:
     if cfg.train and cfg.source:
         raise ConfigError(
             "set either data.source or data.train, not both", hint="data.train names separate files"
@@ -237,22 +159,46 @@ def read_splits(cfg: DataConfig) -> DatasetSplits:
         raise ConfigError(
             "data.validation / data.test need data.train", hint="set data.train to the training file"
         )
-    if cfg.train:
-        frames, where = _files(cfg)
-        return splits_from_frames(frames, cfg, where)
-    if not cfg.source:
+    if not cfg.train and not cfg.source:
         raise ConfigError("no data given", where="data", hint="set data.source or data.train")
-    kind = source_kind(cfg.source)
-    if kind == "catalog":
-        return catalog.load_catalog(cfg.source, seed=cfg.split.seed)
-    if kind == "file":
-        return splits_from_frames(
-            {"train": read_table(Path(cfg.source).expanduser())}, cfg, {"train": cfg.source}
-        )
-    # data.hub_splits (split renames) is read defensively so older configs keep working.
-    names = getattr(cfg, "hub_splits", None)
-    frames = canonical_splits(load_hub(cfg.source, config_name=cfg.hub_config), cfg.source, names)
-    return splits_from_frames(frames, cfg, {s: f"{cfg.source} [{s}]" for s in SPLITS})
+    return cfg.source
+
+
+def read_dataset(
+    source: SourceLike | Any,
+    *,
+    text_column: str = "text",
+    label_column: str | list[str] = "label",
+    multi_label: bool | str = "auto",
+    delimiter: str | None = None,
+    labels: list[str] | None = None,
+    missing: str = "error",
+    min_classes: int | None = None,
+) -> Dataset:
+    """One labelled Dataset from any source (a catalog split, a file, a DataFrame, ...).
+
+    ``labels`` fixes the label set (an evaluation file is read against the model's labels).
+
+    Example:
+        >>> read_dataset("sms-spam:test").label_set.names
+        ('ham', 'spam')
+    """
+    src = open_source(source)
+    ready = src.ready_dataset()
+    if ready is not None:
+        return ready
+    return to_dataset(
+        src.table(),
+        text_column=text_column,
+        label_column=label_column,
+        multi_label=multi_label,
+        delimiter=delimiter,
+        labels=labels,
+        where=src.where,
+        name=src.name,
+        missing=missing,
+        min_classes=min_classes,
+    )
 
 
 def prepare(splits: DatasetSplits, cfg: DataConfig) -> DatasetSplits:
@@ -283,7 +229,7 @@ def prepare(splits: DatasetSplits, cfg: DataConfig) -> DatasetSplits:
     return DatasetSplits(parts["train"], parts["validation"], parts["test"])
 
 
-def load_splits(cfg: DataConfig) -> DatasetSplits:
+def load_splits(cfg: DataConfig, source: SourceLike | Any = None) -> DatasetSplits:
     """Read and prepare the train/validation/test splits described by ``cfg``.
 
     Example:
@@ -291,7 +237,7 @@ def load_splits(cfg: DataConfig) -> DatasetSplits:
         >>> set(splits.train.class_counts().values())
         {8}
     """
-    splits = prepare(read_splits(cfg), cfg)
+    splits = prepare(read_splits(cfg, source), cfg)
     logger.info(
         "data: %d train, %d validation, %d test rows; %d classes",
         len(splits.train),

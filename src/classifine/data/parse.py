@@ -295,3 +295,51 @@ def drop_empty(ds: Dataset) -> tuple[Dataset, int]:
     if len(keep) == len(ds):
         return ds, 0
     return ds.subset(keep), len(ds) - len(keep)
+
+
+@dataclass(frozen=True)
+class Columns:
+    """How to read labelled rows out of a table: its text and label columns and the label format.
+
+    ``label`` is one column name, or a list of 0/1 columns (multi-label, one per label).
+
+    Example:
+        >>> Columns(text="body", label="topic").dataset(df, where="mail.csv").label_set.names
+        ('billing', 'tech')
+    """
+
+    text: str = "text"
+    label: str | list[str] = "label"
+    multi_label: bool | str = "auto"
+    delimiter: str | None = None
+
+    @classmethod
+    def of(cls, data_cfg: Any) -> Columns:
+        """The columns a ``DataConfig`` names."""
+        return cls(
+            data_cfg.text_column, data_cfg.label_column, data_cfg.multi_label, data_cfg.label_delimiter
+        )
+
+    def dataset(
+        self,
+        frame: pd.DataFrame,
+        *,
+        where: str,
+        name: str = "",
+        labels: list[str] | None = None,
+        missing: str = "error",
+        min_classes: int | None = None,
+    ) -> Dataset:
+        """:func:`to_dataset` with these columns."""
+        return to_dataset(
+            frame,
+            text_column=self.text,
+            label_column=self.label,
+            multi_label=self.multi_label,
+            delimiter=self.delimiter,
+            labels=labels,
+            where=where,
+            name=name,
+            missing=missing,
+            min_classes=min_classes,
+        )

@@ -15,113 +15,28 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from classifine.data import catalog
 from classifine.data.dataset import Dataset, DatasetSplits
+from classifine.data.loading import canonical_splits
+from classifine.data.parse import Columns
+from classifine.data.report import SEVERITIES, DataReport, Finding
+from classifine.data.sample import concat
+from classifine.data.sources import SPLITS, CatalogSource, SourceLike, open_source
 from classifine.data.split import text_key
-from classifine.errors import ClassifineError, DataError
+from classifine.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
 
-SEVERITIES = ("error", "warning", "info")
 IMBALANCE_WARNING = 5.0
 IMBALANCE_INFO = 3.0
 SMALL_CLASS = 3
 _EXAMPLE_CHARS = 60
-_BAR_WIDTH = 30
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One line of the report's findings."""
-
-    severity: str
-    code: str
-    message: str
-
-
-@dataclass
-class DataReport:
-    """Facts about one dataset (and optionally its overlap with a test set)."""
-
-    name: str
-    rows: int
-    multi_label: bool
-    classes: dict[str, int]
-    imbalance_ratio: float | None
-    empty_texts: int
-    whitespace_texts: int
-    missing_labels: int
-    missing_texts: int
-    missing_rows: str
-    duplicate_rows: int
-    duplicate_texts: int
-    conflicting_texts: int
-    conflict_examples: list[dict[str, Any]]
-    chars: dict[str, float]
-    tokens: dict[str, float] | None = None
-    overlap: dict[str, float] | None = None
-    splits: dict[str, int] | None = None
-    notes: list[str] = field(default_factory=list)
-    warnings: list[Finding] = field(default_factory=list)
-
-    @property
-    def errors(self) -> list[Finding]:
-        return [f for f in self.warnings if f.severity == "error"]
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (``warnings`` as a list of {severity, code, message})."""
-        return asdict(self)
-
-    def render(self, console: Any) -> None:
-        """Print the report on a ``rich.console.Console``: summary, class bars, lengths, warnings."""
-        kind = "multi-label" if self.multi_label else "single-label"
-        console.print(
-            f"[bold]{self.name or 'data'}[/bold]: {self.rows:,} rows, {len(self.classes)} classes ({kind})"
-        )
-        if self.splits:
-            console.print("splits: " + ", ".join(f"{k} {v:,}" for k, v in self.splits.items()))
-        for note in self.notes:
-            console.print(note)
-        console.print(_class_table(self.classes, self.rows))
-        if self.imbalance_ratio is not None:
-            console.print(f"imbalance (largest / smallest class): {self.imbalance_ratio:g}")
-        console.print("text length, chars: " + _lengths(self.chars))
-        if self.tokens:
-            console.print("text length, tokens: " + _lengths(self.tokens))
-        console.print(
-            f"empty texts {self.empty_texts}, duplicate rows {self.duplicate_rows}, "
-            f"conflicting texts {self.conflicting_texts}, missing labels {self.missing_labels}"
-        )
-        if self.overlap is not None:
-            o = self.overlap
-            console.print(f"overlap with test: {int(o['test_rows'])} test rows ({o['fraction']:.1%})")
-        styles = {"error": "bold red", "warning": "yellow", "info": "cyan"}
-        for w in self.warnings:
-            console.print(f"[{styles[w.severity]}]{w.severity}[/] {w.code}: {w.message}", highlight=False)
-
-
-def _lengths(stats: dict[str, float]) -> str:
-    return ", ".join(f"{k} {v:,.0f}" for k, v in stats.items() if k != "mean")
-
-
-def _class_table(classes: dict[str, int], rows: int) -> Any:
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False, show_header=True)
-    table.add_column("class")
-    table.add_column("rows", justify="right")
-    table.add_column("share", justify="right")
-    table.add_column("")
-    top = max(classes.values(), default=0) or 1
-    for label, count in classes.items():
-        bar = "█" * max(1 if count else 0, round(_BAR_WIDTH * count / top))
-        table.add_row(label, f"{count:,}", f"{count / rows:.1%}" if rows else "-", bar)
-    return table
 
 
 def _percentiles(values: list[int]) -> dict[str, float]:
@@ -189,23 +104,12 @@ def overlap_stats(train: Dataset, test: Dataset) -> dict[str, float]:
     }
 
 
-def _tokenizer_folder(name: str) -> Path:
-    """A local tokenizer folder, or a packaged preset's folder (fetched on first use)."""
-    folder = Path(name).expanduser()
-    if folder.is_dir():
-        return folder
-    try:
-        from classifine.models import zoo
-
-        return Path(zoo.resolve(name).source)
-    except ClassifineError as exc:
+def _token_lengths(texts: list[str], tokenizer_path: str | Path) -> list[int]:
+    folder = Path(tokenizer_path).expanduser()
+    if not folder.is_dir():
         raise DataError(
-            f"tokenizer not found: {exc.message}", where=f"--tokenizer {name}", hint=exc.hint
-        ) from None
-
-
-def _token_lengths(texts: list[str], tokenizer_path: str) -> list[int]:
-    folder = _tokenizer_folder(tokenizer_path)
+            "tokenizer folder not found", where=str(folder), hint="pass a model or tokenizer folder"
+        )
     from transformers import AutoTokenizer
 
     try:
@@ -367,76 +271,60 @@ def inspect_dataset(
     return report
 
 
-@dataclass
-class ConfigCheck:
-    """What ``classifine validate`` found: the data a config names (as trained on) and its model."""
+def inspection_data(
+    source: SourceLike | Any, split: str | None, columns: Columns
+) -> tuple[Dataset, Dataset | None, list[str]]:
+    """What ``classifine data inspect`` reports on: the rows, a test set for overlap, and notes.
 
-    source: str
-    splits: dict[str, int]
-    labels: list[str]
-    multi_label: bool
-    model: dict[str, str]
-    report: DataReport
-
-    @property
-    def warnings(self) -> list[Finding]:
-        return self.report.warnings
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return asdict(self)
-
-    def render(self, console: Any) -> None:
-        """Print a short summary on a ``rich.console.Console``."""
-        kind = "multi-label" if self.multi_label else "single-label"
-        console.print(f"[bold]data[/bold]: {self.source}", highlight=False)
-        console.print("rows: " + ", ".join(f"{k} {v:,}" for k, v in self.splits.items()))
-        shown = ", ".join(self.labels[:20]) + (", ..." if len(self.labels) > 20 else "")
-        console.print(f"classes: {len(self.labels)} ({kind}): {shown}", highlight=False)
-        console.print(f"[bold]model[/bold]: {self.model['name']} ({self.model['status']})", highlight=False)
-        styles = {"error": "bold red", "warning": "yellow", "info": "cyan"}
-        for w in self.warnings:
-            console.print(f"[{styles[w.severity]}]{w.severity}[/] {w.code}: {w.message}", highlight=False)
-        if not self.report.errors:
-            console.print("[green]config and data OK[/green]")
-
-
-def _check_model(name: str) -> dict[str, str]:
-    """Resolve ``model.name`` without loading or fetching weights."""
-    from classifine.models import zoo
-
-    spec = zoo.resolve(name, fetch=False)
-    if spec.packaged:
-        from classifine import assets
-
-        fetched = assets.is_fetched(name)
-        status = f"packaged preset, {'in the cache' if fetched else 'fetched on first use'}"
-    elif Path(spec.source).is_dir():
-        status = "local folder"
-    else:
-        status = "hub id, downloaded on first use (needs network)"
-    return {"name": name, "family": spec.family, "source": spec.source, "status": status}
-
-
-def validate_config_data(cfg: Any) -> ConfigCheck:
-    """Load and split the data a :class:`~classifine.config.Config` names and resolve its model (no weights).
-
-    Data problems raise DataError/ConfigError as training would; softer issues are listed as warnings.
+    Rows with a missing text or label are kept out and counted, not fatal. ``split`` is ``all``,
+    ``train``/``validation``/``test``, or a source's own split name (a folder's ``train_2021``).
+    Catalog datasets are reported as shipped (before their deduplication and split).
 
     Example:
-        >>> validate_config_data(load_config("examples/sms-spam.yaml")).splits["train"]
-        3158
+        >>> ds, test, notes = inspection_data("sms-spam", None, Columns())
     """
-    from classifine.data.loading import load_splits
+    src = open_source(source)
+    if isinstance(src, CatalogSource):
+        return _catalog_inspection(src.dataset_name, split or src.split)
+    frames = src.frames()
+    if split not in (None, "all") and len(frames) == 1 and split not in frames:
+        raise ConfigError(
+            f"--split {split} needs a catalog dataset or a folder of splits",
+            where=src.where,
+            hint="drop --split",
+        )
 
-    splits = load_splits(cfg.data)
-    model = _check_model(cfg.model.name)
-    report = inspect_dataset(splits, name=str(cfg.data.source or cfg.data.train))
-    return ConfigCheck(
-        source=str(cfg.data.source or cfg.data.train),
-        splits={name: len(ds) for name, ds in splits.items()},
-        labels=list(splits.label_set.names),
-        multi_label=splits.label_set.multi_label,
-        model=model,
-        report=report,
-    )
+    def read(frame: pd.DataFrame, where: str) -> Dataset:
+        return columns.dataset(frame, where=where, name=src.name, missing="drop", min_classes=0)
+
+    if split == "all" or len(frames) == 1:
+        frame = (
+            pd.concat(list(frames.values()), ignore_index=True)
+            if len(frames) > 1
+            else next(iter(frames.values()))
+        )
+        return read(frame, src.where), None, ["all splits together"] if len(frames) > 1 else []
+    if split is not None and split in frames:  # the source's own split name, e.g. train_2021
+        return read(frames[split], f"{src.where} [{split}]"), None, [f"the {split} split"]
+    named = canonical_splits(frames, src.where)
+    chosen = split or "train"
+    if chosen not in named:
+        raise ConfigError(f"no '{chosen}' split", where=src.where, hint=f"splits here: {', '.join(frames)}")
+    test = read(named["test"], f"{src.where} [test]") if chosen != "test" and "test" in named else None
+    return read(named[chosen], f"{src.where} [{chosen}]"), test, [f"the {chosen} split"]
+
+
+def _catalog_inspection(name: str, split: str | None) -> tuple[Dataset, Dataset | None, list[str]]:
+    if split not in (None, "all", *SPLITS):
+        raise ConfigError(
+            f"unknown split '{split}'", where="--split", hint=f"use one of all, {', '.join(SPLITS)}"
+        )
+    if split == "all":
+        splits = catalog.load_catalog(name)
+        return concat([ds for _, ds in splits.items()], name), None, ["all splits together"]
+    if split is not None:
+        return catalog.load_catalog(name)[split], None, [f"the catalog's {split} split"]
+    if catalog.get_entry(name).split.startswith("official"):
+        note = "the official train file as shipped (the catalog's train + validation splits)"
+        return catalog.load_raw(name), catalog.load_catalog(name).test, [note]
+    return catalog.load_raw(name), None, ["all rows as shipped, before the catalog's deduplication and split"]

@@ -30,25 +30,23 @@ def _run_config(run_dir: Path) -> Any:
 
 
 def _file_dataset(
-    path: Path, cfg: Any, meta: Any, text_column: str | None, label_column: str | None
+    source: Any, cfg: Any, meta: Any, text_column: str | None, label_column: str | None
 ) -> Dataset:
-    from classifine.data.io import read_table, to_dataset
+    """Labelled rows from any source, read against the model's labels and cleaned as the run's data was."""
+    from classifine.data.clean import clean_dataset, make_cleaner
+    from classifine.data.loading import read_dataset
 
     data = cfg.data if cfg is not None else None
-    ds = to_dataset(
-        read_table(path),
+    ds = read_dataset(
+        source,
         text_column=text_column or (data.text_column if data else "text"),
         label_column=label_column or (data.label_column if data else "label"),
         multi_label=meta.multi_label,
         delimiter=data.label_delimiter if data else None,
         labels=list(meta.labels),
-        where=str(path),
-        name=path.stem,
         min_classes=1,
     )
-    from classifine.data.clean import clean_dataset, make_cleaner
-
-    # The run's own splits were cleaned when loaded; clean this file the same way for both models.
+    # The run's own splits were cleaned when loaded; clean this data the same way for both models.
     return clean_dataset(ds, make_cleaner(meta.clean))
 
 
@@ -70,7 +68,7 @@ def _run_splits(run_dir: Path, cfg: Any, splits: DatasetSplits | None) -> Datase
 def evaluate_run(
     run_path: str | Path,
     *,
-    data_file: str | Path | None = None,
+    data_file: Any = None,
     split: str = "test",
     text_column: str | None = None,
     label_column: str | None = None,
@@ -83,7 +81,8 @@ def evaluate_run(
 
     Args:
         run_path: a run folder (or its ``model/`` folder).
-        data_file: evaluate on this labelled file instead of the run's own split.
+        data_file: evaluate on this labelled data instead of the run's own split: any source
+            (a file, ``NAME:test``, a DataFrame, ...; see :func:`~classifine.data.sources.open_source`).
         split: ``test`` or ``validation`` of the run's data (ignored with ``data_file``).
         text_column, label_column: columns of ``data_file`` (default: the run's config).
         include_baseline: train and score the TF-IDF baseline on the run's train split.
@@ -108,8 +107,10 @@ def evaluate_run(
     cfg = _run_config(run_dir)
     needs_train = include_baseline or callable(extra_rows)  # TF-IDF and few-shot rows use the train split
     if data_file is not None:
-        path = Path(data_file)
-        ds, dataset_name, split = _file_dataset(path, cfg, meta, text_column, label_column), path.name, "file"
+        ds = _file_dataset(data_file, cfg, meta, text_column, label_column)
+        where = ds.meta.get("source") or ds.name or "data"
+        dataset_name = Path(where).name if Path(where).is_file() else where
+        split = "file"
         if needs_train and cfg is not None:
             splits = _run_splits(run_dir, cfg, splits)
     else:

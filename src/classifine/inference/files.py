@@ -1,4 +1,7 @@
-"""Stream a CSV/TSV/JSONL file through a :class:`~classifine.inference.predictor.Classifier`.
+"""Stream any data source through a :class:`~classifine.inference.predictor.Classifier` into a file.
+
+Input is read by the source layer (files of every format stream chunk by chunk); output is CSV/TSV
+or JSONL, written atomically.
 
 Example:
     >>> predict_file(clf, Path("inbox.csv"), Path("inbox.pred.csv"), "body", None, 1000, False)
@@ -14,11 +17,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-import pandas as pd
 from tqdm.auto import tqdm
 
 from classifine.artifact import atomic_file
-from classifine.data.io import iter_jsonl
 from classifine.errors import DataError, suggestion
 
 if TYPE_CHECKING:
@@ -31,63 +32,46 @@ _CSV_SEP = {".csv": ",", ".tsv": "\t"}
 _JSONL = (".jsonl", ".ndjson")
 
 
-def _file_kind(path: Path, what: str) -> str:
+def _output_kind(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix in _CSV_SEP or suffix in _JSONL:
         return suffix
     raise DataError(
-        f"unsupported {what} file type '{suffix or '(none)'}'",
+        f"unsupported output file type '{suffix or '(none)'}'",
         where=str(path),
-        hint="use .csv, .tsv, .jsonl or .ndjson",
+        hint="write predictions to .csv, .tsv, .jsonl or .ndjson",
     )
 
 
-def _check_column(columns: Sequence[str], text_column: str, where: str) -> None:
-    if text_column not in columns:
-        raise DataError(
-            f"text column '{text_column}' not found",
-            where=where,
-            hint=f"pass --text-column; {suggestion(text_column, columns, 'column')}",
-        )
+def _records(source: Any, text_column: str, chunk_rows: int) -> Iterator[list[dict[str, Any]]]:
+    """Stream the source's rows; the text column is checked on the first rows (later rows without a
+    text get an error row, not a crash)."""
+    from classifine.data.sources import iter_records
 
-
-def _csv_chunks(path: Path, sep: str, text_column: str, chunk_rows: int) -> Iterator[list[dict[str, Any]]]:
-    try:
-        reader = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, chunksize=chunk_rows)
-        for chunk in reader:
-            _check_column(list(chunk.columns), text_column, str(path))
-            yield chunk.to_dict("records")
-    except pd.errors.EmptyDataError:
-        raise DataError(
-            "the file is empty", where=str(path), hint="write a header row and data rows"
-        ) from None
-    except pd.errors.ParserError as exc:
-        raise DataError(
-            f"malformed {sep!r}-separated file ({exc})",
-            where=str(path),
-            hint="check quoting and the number of fields per row",
-        ) from None
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            f"not UTF-8 text at byte {exc.start}",
-            where=str(path),
-            hint="re-encode it, e.g. iconv -f latin1 -t utf-8",
-        ) from None
-
-
-def _jsonl_chunks(path: Path, text_column: str, chunk_rows: int) -> Iterator[list[dict[str, Any]]]:
-    chunk: list[dict[str, Any]] = []
     first = True
-    for number, record in iter_jsonl(path):
-        if first:  # checked once: a later record without the text gets an error row, not a crash
-            _check_column(list(record), text_column, f"{path}:{number}")
+    for chunk in iter_records(source, chunk_rows):
+        if first:
+            columns = list(dict.fromkeys(k for r in chunk for k in r))
+            if text_column not in columns:
+                raise DataError(
+                    f"text column '{text_column}' not found",
+                    where=str(source),
+                    hint=f"pass --text-column; {suggestion(text_column, columns, 'column')}",
+                )
             first = False
-        chunk.append(record)
-        if len(chunk) >= chunk_rows:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+        yield [{k: _plain(v) for k, v in r.items()} for r in chunk]
+
+
+def _plain(value: Any) -> Any:
+    """A JSON/CSV-ready cell: numpy scalars as Python values, missing values (NaN) as None."""
+    if hasattr(value, "item") and not isinstance(value, (list, dict, str)):
+        try:
+            value = value.item()
+        except (ValueError, AttributeError):
+            return value.tolist() if hasattr(value, "tolist") else value
+    if isinstance(value, float) and value != value:
+        return None
+    return value
 
 
 class _Writer:
@@ -158,33 +142,25 @@ def _predict_chunk(
 
 def predict_file(
     clf: Classifier,
-    src: Path,
+    source: Any,
     dst: Path,
     text_column: str,
     top_k: int | None,
     chunk_rows: int,
     progress: bool,
 ) -> int:
-    if not src.is_file():
-        raise DataError("input file not found", where=str(src), hint="check the path")
-    kind_in, kind_out = _file_kind(src, "input"), _file_kind(dst, "output")
-    chunks = (
-        _jsonl_chunks(src, text_column, chunk_rows)
-        if kind_in in _JSONL
-        else _csv_chunks(src, _CSV_SEP[kind_in], text_column, chunk_rows)
-    )
+    kind_out = _output_kind(dst)
+    chunks = _records(source, text_column, chunk_rows)
     rows = 0
-    with atomic_file(dst) as tmp:
-        with (
-            open(tmp, "w", encoding="utf-8", newline="") as fh,
-            tqdm(unit="rows", desc="predict", disable=not progress) as bar,
-        ):
-            writer = _Writer(fh, kind_out, clf.labels)
-            for records in chunks:
-                writer.write(records, _predict_chunk(clf, records, text_column, top_k))
-                rows += len(records)
-                bar.update(len(records))
-        if rows == 0:
-            raise DataError("the file has no data rows", where=str(src))
+    with (
+        atomic_file(dst) as tmp,
+        open(tmp, "w", encoding="utf-8", newline="") as fh,
+        tqdm(unit="rows", desc="predict", disable=not progress) as bar,
+    ):
+        writer = _Writer(fh, kind_out, clf.labels)
+        for records in chunks:
+            writer.write(records, _predict_chunk(clf, records, text_column, top_k))
+            rows += len(records)
+            bar.update(len(records))
     logger.debug("wrote %d predictions to %s", rows, dst)
     return rows

@@ -192,7 +192,7 @@ class Classifier:
 
     def predict_file(
         self,
-        input: str | Path,
+        input: Any,
         output: str | Path,
         text_column: str = "text",
         *,
@@ -200,7 +200,8 @@ class Classifier:
         chunk_rows: int = 1000,
         progress: bool = True,
     ) -> int:
-        """Stream a CSV/TSV/JSONL file through the classifier and write predictions atomically.
+        """Stream any data source (a file of any format, ``NAME:split``, a DataFrame) through the
+        classifier and write predictions atomically to CSV/TSV or JSONL.
 
         CSV/TSV output keeps the input columns and adds ``label``, ``score`` and ``score_<label>``;
         JSONL output adds ``label`` and ``scores`` (an object). Returns the number of rows.
@@ -211,4 +212,4 @@ class Classifier:
         """
         from classifine.inference.files import predict_file
 
-        return predict_file(self, Path(input), Path(output), text_column, top_k, chunk_rows, progress)
+        return predict_file(self, input, Path(output), text_column, top_k, chunk_rows, progress)

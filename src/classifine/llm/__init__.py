@@ -11,12 +11,12 @@ from classifine.llm.backends import (
     LLMBackend,
     LLMReply,
     LLMRequest,
-    RetryPolicy,
     backend_names,
     get_backend,
     register_backend,
 )
 from classifine.llm.cache import LLMCache, cache_key
+from classifine.llm.http import RetryPolicy
 from classifine.llm.labeler import LabelResult, LLMPrediction, interpret, label_texts, make_builder
 from classifine.llm.parsing import parse_answer
 from classifine.llm.prompts import FewShotPool, PromptBuilder

@@ -1,4 +1,4 @@
-"""Inputs and outputs of a labelling job: files or catalog splits in, JSONL/CSV out, a dry-run plan.
+"""Inputs and outputs of a labelling job: any data source in, JSONL/CSV out, a dry-run plan.
 
 Example:
     >>> job = resolve_input("sms-spam:test")
@@ -9,16 +9,15 @@ Example:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import random
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from classifine.artifact import atomic_file
 from classifine.data.dataset import Dataset
 from classifine.data.labels import LabelSet
-from classifine.errors import ConfigError, DataError, suggestion
-
-_SPLITS = ("train", "validation", "test")
+from classifine.errors import ConfigError
 
 
 @dataclass
@@ -31,43 +30,50 @@ class LabelInput:
     train: Dataset | None
     where: str
 
+    def sample(self, n: int, seed: int) -> LabelInput:
+        """A seeded sample of ``n`` rows, stratified by gold label when there is one, in input order."""
+        if n >= len(self.texts):
+            return self
+        if self.gold is not None and self.label_set is not None and all(self.gold):
+            from classifine.data.sample import subsample
 
-def _catalog_spec(spec: str) -> tuple[str, str] | None:
-    """``NAME:split`` for a catalog dataset, else None (an existing path always wins)."""
-    if ":" not in spec or Path(spec).exists():
-        return None
-    from classifine.data.catalog import is_catalog_name
-
-    name, split = spec.rsplit(":", 1)
-    if not is_catalog_name(name):
-        return None
-    if split not in _SPLITS:
-        raise DataError(f"unknown split '{split}' in '{spec}'", hint=suggestion(split, _SPLITS, "split"))
-    return name, split
+            ds = subsample(Dataset(self.texts, self.gold, self.label_set), n, seed)
+            return replace(self, texts=list(ds.texts), gold=list(ds.labels))
+        keep = sorted(random.Random(seed).sample(range(len(self.texts)), n))
+        gold = [self.gold[i] for i in keep] if self.gold is not None else None
+        return replace(self, texts=[self.texts[i] for i in keep], gold=gold)
 
 
-def _read_file(path: str, text_column: str, label_column: str, multi_label: bool) -> LabelInput:
-    from classifine.data.io import read_table
+def _read_source(spec: str, text_column: str, label_column: str, multi_label: bool) -> LabelInput:
+    """Texts and optional gold labels of a file or ``NAME:split`` (plus the catalog's train split)."""
     from classifine.data.parse import check_columns, label_cells
+    from classifine.data.sources import CatalogSource, open_source
 
-    df = read_table(path)
-    check_columns(df, [text_column], "--text-column", path)
+    src = open_source(spec)
+    if isinstance(src, CatalogSource):
+        from classifine.data.catalog import load_catalog
+
+        part = src.ready_dataset()
+        assert part is not None
+        splits = load_catalog(src.dataset_name)
+        return LabelInput(list(part.texts), list(part.labels), splits.label_set, splits.train, spec)
+    df = src.table()
+    check_columns(df, [text_column], "--text-column", src.where)
     texts = ["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in df[text_column]]
     gold = None
     if label_column in df.columns:  # gold labels are optional; parsed exactly as training data is
-        cells, _, _ = label_cells(df, label_column, multi_label, None, path)
+        cells, _, _ = label_cells(df, label_column, multi_label, None, src.where)
         gold = [cell or () for cell in cells]
-    return LabelInput(texts, gold, None, None, path)
+    return LabelInput(texts, gold, None, None, src.where)
 
 
 def _read_train(
     path: str, text_column: str, label_column: str, names: list[str] | None, multi: bool
 ) -> Dataset:
-    from classifine.data.io import read_table, to_dataset
+    from classifine.data.loading import read_dataset
 
-    df = read_table(path)
-    return to_dataset(
-        df, text_column=text_column, label_column=label_column, labels=names, where=path, multi_label=multi
+    return read_dataset(
+        path, text_column=text_column, label_column=label_column, labels=names, multi_label=multi
     )
 
 
@@ -88,15 +94,7 @@ def resolve_input(
         >>> resolve_input("sms-spam:test").label_set.names
         ('ham', 'spam')
     """
-    cat = _catalog_spec(spec)
-    if cat is not None:
-        from classifine.data.catalog import load_catalog
-
-        splits = load_catalog(cat[0])
-        part = splits[cat[1]]
-        inp = LabelInput(list(part.texts), list(part.labels), splits.label_set, splits.train, spec)
-    else:
-        inp = _read_file(spec, text_column, label_column, multi_label)
+    inp = _read_source(spec, text_column, label_column, multi_label)
     if config is not None:
         from classifine.config import load_config
         from classifine.data.loading import load_splits

@@ -19,17 +19,15 @@ import os
 from typing import Any
 
 from classifine.errors import BackendError
-from classifine.llm.backends import (
+from classifine.llm.backends import LLMReply, LLMRequest, TokenLogprob, register_backend
+from classifine.llm.http import (
     HttpError,
-    LLMReply,
-    LLMRequest,
     RemoteBackend,
     RetryPolicy,
-    TokenLogprob,
     answer_schema,
     parse_token_logprobs,
     post_json,
-    register_backend,
+    redact_url,
 )
 
 logger = logging.getLogger(__name__)
@@ -136,7 +134,7 @@ class OllamaBackend(RemoteBackend):
         except HttpError as exc:
             if exc.status == 404 and "not found" in exc.server_message.lower():
                 raise BackendError(
-                    f"Ollama at {self.base_url}: {exc.server_message}",
+                    f"Ollama at {redact_url(self.base_url)}: {exc.server_message}",
                     hint=f"run `ollama pull {self.model}` on the server, or check --model",
                 ) from None
             raise

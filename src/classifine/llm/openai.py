@@ -18,16 +18,15 @@ from typing import Any, Literal
 import httpx
 
 from classifine.errors import BackendError
-from classifine.llm.backends import (
+from classifine.llm.backends import LLMReply, LLMRequest, register_backend
+from classifine.llm.http import (
     HttpError,
-    LLMReply,
-    LLMRequest,
     RemoteBackend,
     RetryPolicy,
     answer_schema,
     parse_token_logprobs,
     post_json,
-    register_backend,
+    redact_url,
 )
 
 logger = logging.getLogger(__name__)
@@ -129,7 +128,9 @@ class OpenAIBackend(RemoteBackend):
         except BackendError as exc:
             if self.structured != "json_schema" or "response_format" not in str(exc):
                 raise
-            logger.warning("%s does not take a json_schema response_format; using json_object + schema", url)
+            logger.warning(
+                "%s does not take a json_schema response_format; using json_object + schema", redact_url(url)
+            )
             self.structured = "json_object"
             return post_json(self._client, url, self.payload(request), self.retry)
 
@@ -141,12 +142,12 @@ class OpenAIBackend(RemoteBackend):
         except HttpError as exc:
             if exc.status in (401, 403):
                 raise BackendError(
-                    f"{url} refused the API key (HTTP {exc.status}: {exc.server_message})",
+                    f"{redact_url(url)} refused the API key (HTTP {exc.status})",
                     hint="set OPENAI_API_KEY or --api-key to a valid key",
                 ) from None
             if exc.status == 404:
                 raise BackendError(
-                    f"{url}: HTTP 404: {exc.server_message}",
+                    f"{redact_url(url)}: HTTP 404: {exc.server_message}",
                     hint="check --base-url and that the server serves --model",
                 ) from None
             raise
@@ -156,7 +157,8 @@ class OpenAIBackend(RemoteBackend):
             content = choice["message"].get("content") or ""
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             raise BackendError(
-                f"{url} answered with a body that is not a chat completion: {response.text[:200]!r}"
+                f"{redact_url(url)} answered with a body that is not a chat completion: "
+                f"{response.text[:200]!r}"
             ) from None
         logprobs = parse_token_logprobs((choice.get("logprobs") or {}).get("content"))
         usage = body.get("usage") or {}
