@@ -119,9 +119,8 @@ def test_to_dict_is_json_and_render_shows_bars(messy: Dataset) -> None:
 
 
 def test_tokenizer_errors_name_the_option(tmp_path: Path, messy: Dataset) -> None:
-    from classifine.errors import DataError
-
     from classifine.cli.data import tokenizer_folder
+    from classifine.errors import DataError
 
     with pytest.raises(DataError, match=r"--tokenizer nothing-here: tokenizer not found: unknown model"):
         tokenizer_folder("nothing-here")

@@ -24,7 +24,7 @@ import logging
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import pandas as pd
 
@@ -45,7 +45,7 @@ from classifine.errors import DataError, suggestion
 logger = logging.getLogger(__name__)
 
 #: What :func:`open_source` accepts (``datasets`` objects are accepted too; they are not imported here).
-SourceLike = (
+SourceLike: TypeAlias = (
     str
     | Path
     | pd.DataFrame

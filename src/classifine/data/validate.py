@@ -219,7 +219,7 @@ def _text_findings(r: DataReport) -> list[Finding]:
 def inspect_dataset(
     data: Dataset | DatasetSplits,
     *,
-    tokenizer_path: str | None = None,
+    tokenizer_path: str | Path | None = None,
     test: Dataset | None = None,
     name: str | None = None,
 ) -> DataReport:
