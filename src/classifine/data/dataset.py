@@ -6,6 +6,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -64,6 +65,57 @@ class Dataset:
             self.name if name is None else name,
             dict(self.meta),
         )
+
+    @classmethod
+    def from_pandas(
+        cls,
+        df: Any,
+        *,
+        text: str = "text",
+        label: str | list[str] = "label",
+        multi_label: bool | str = "auto",
+        labels: Sequence[str] | None = None,
+    ) -> Dataset:
+        """A Dataset from a DataFrame's text and label column(s) (several 0/1 columns: multi-label).
+
+        Example:
+            >>> Dataset.from_pandas(df, text="body", label="queue").label_set.names
+            ('billing', 'tech')
+        """
+        return cls.from_source(df, text=text, label=label, multi_label=multi_label, labels=labels)
+
+    @classmethod
+    def from_source(
+        cls,
+        source: Any,
+        *,
+        text: str = "text",
+        label: str | list[str] = "label",
+        multi_label: bool | str = "auto",
+        labels: Sequence[str] | None = None,
+    ) -> Dataset:
+        """A Dataset from any source: a file, ``NAME:split``, a DataFrame, ``(texts, labels)``, ...
+
+        Example:
+            >>> len(Dataset.from_source("sms-spam:test"))
+            903
+        """
+        from classifine.data.loading import read_dataset
+
+        return read_dataset(
+            source, text_column=text, label_column=label, multi_label=multi_label,
+            labels=list(labels) if labels else None,
+        )  # fmt: skip
+
+    def split(self, validation: float = 0.1, test: float = 0.2, seed: int = 42) -> DatasetSplits:
+        """Seeded, stratified, leakage-free train/validation/test splits (fractions of all rows).
+
+        Example:
+            >>> splits = Dataset.from_pandas(df).split(seed=0)
+        """
+        from classifine.data.split import split_dataset
+
+        return split_dataset(self, validation=validation, test=test, seed=seed)
 
     def fingerprint(self) -> str:
         """A short sha256 over texts and labels; identical data gives identical fingerprints."""

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from classifine.data.hub import is_disk_folder, read_splits_dir
 from classifine.data.parse import (  # noqa: F401  (re-exported: the reading API in one place)
     ParsedFrame,
     build_label_set,
@@ -41,7 +42,6 @@ FORMATS: dict[str, str] = {
     ".parquet": "parquet",
     ".pq": "parquet",
 }
-DISK_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
 #: The largest text cell a CSV/TSV may hold (characters).
 MAX_FIELD_CHARS = 64 * 1024 * 1024
 READ_CHUNK_ROWS = 50_000
@@ -65,11 +65,6 @@ def detect_format(path: str | Path) -> str:
             hint=f"use one of {', '.join(sorted(FORMATS))} or a folder written by datasets' save_to_disk",
         )
     return fmt
-
-
-def is_disk_folder(path: Path) -> bool:
-    """True when ``path`` is a folder written by ``Dataset.save_to_disk`` or ``DatasetDict.save_to_disk``."""
-    return path.is_dir() and any((path / m).is_file() for m in DISK_MARKERS)
 
 
 def _check_exists(p: Path) -> None:
@@ -361,53 +356,4 @@ def read_table(path: str | Path, *, fmt: str | None = None) -> pd.DataFrame:
     df = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
     if len(df) == 0:
         raise no_rows_error(p, df.columns)
-    return df
-
-
-def read_splits_dir(path: str | Path) -> dict[str, pd.DataFrame]:
-    """Read a ``save_to_disk`` folder (Dataset -> ``{"train": df}``; DatasetDict -> one frame per split).
-
-    Label columns stored as ``ClassLabel`` come back as label names.
-
-    Example:
-        >>> sorted(read_splits_dir("data/saved"))
-        ['test', 'train']
-    """
-    p = Path(path)
-    _check_exists(p)
-    if not is_disk_folder(p):
-        raise DataError(
-            "folder is not a datasets save_to_disk folder",
-            where=str(p),
-            hint="use a folder of train/test data files as data.source, or pass a single file",
-        )
-    import datasets
-
-    try:
-        loaded = datasets.load_from_disk(str(p))
-    except Exception as exc:  # corrupt or partial folders raise assorted errors
-        raise DataError(f"cannot read saved dataset: {exc}", where=str(p), hint="save it again") from None
-    if isinstance(loaded, datasets.DatasetDict):
-        return {name: hf_to_frame(split) for name, split in loaded.items()}
-    return {"train": hf_to_frame(loaded)}
-
-
-def hf_to_frame(ds: Any) -> pd.DataFrame:
-    """Convert a ``datasets.Dataset`` to a DataFrame, mapping ``ClassLabel`` ids (and lists of them) to names.
-
-    Example:
-        >>> hf_to_frame(datasets.Dataset.from_dict({"text": ["a"], "label": [0]})).shape
-        (1, 2)
-    """
-    import datasets
-
-    df: pd.DataFrame = ds.to_pandas()
-    for column, feature in ds.features.items():
-        inner = getattr(feature, "feature", None)  # List / Sequence / LargeList of ClassLabel
-        if isinstance(feature, datasets.ClassLabel):
-            names = feature.names
-            df[column] = [names[int(v)] if v is not None and int(v) >= 0 else None for v in df[column]]
-        elif isinstance(inner, datasets.ClassLabel):
-            names = inner.names
-            df[column] = [None if v is None else [names[int(i)] for i in v] for v in df[column]]
     return df

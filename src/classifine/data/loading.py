@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -28,9 +29,9 @@ from classifine.data.parse import (
     to_dataset,
     unknown_label_error,
 )
-from classifine.data.sample import balance, k_per_class, subsample
+from classifine.data.sample import balance, concat, k_per_class, subsample
 from classifine.data.sources import SPLITS, SourceLike, open_source
-from classifine.data.split import split_dataset, split_off
+from classifine.data.split import duplicate_stats, split_dataset, split_off
 from classifine.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -139,8 +140,13 @@ def read_splits(cfg: DataConfig, source: SourceLike | Any = None) -> DatasetSpli
     if source is None:
         source = _configured_source(cfg)
     if source is None:
-        frames = {s: open_source(getattr(cfg, s)).table() for s in SPLITS if getattr(cfg, s)}
-        return splits_from_frames(frames, cfg, {s: str(getattr(cfg, s)) for s in frames})
+        source = {s: getattr(cfg, s) for s in SPLITS if getattr(cfg, s)}
+    if isinstance(source, Mapping) and set(source) <= set(SPLITS):  # data per split, e.g. files
+        if "train" not in source:
+            raise ConfigError("separate splits need a train split", hint="give train data too")
+        srcs = {s: open_source(v) for s, v in source.items()}
+        frames = {s: src.table() for s, src in srcs.items()}
+        return splits_from_frames(frames, cfg, {s: src.where for s, src in srcs.items()})
     src = open_source(source, hub_config=cfg.hub_config)
     ready = src.ready_splits(cfg.split.seed)
     if ready is not None:
@@ -238,6 +244,7 @@ def load_splits(cfg: DataConfig, source: SourceLike | Any = None) -> DatasetSpli
         {8}
     """
     splits = prepare(read_splits(cfg, source), cfg)
+    warn_conflicts(splits)
     logger.info(
         "data: %d train, %d validation, %d test rows; %d classes",
         len(splits.train),
@@ -246,3 +253,25 @@ def load_splits(cfg: DataConfig, source: SourceLike | Any = None) -> DatasetSpli
         len(splits.label_set),
     )
     return splits
+
+
+def warn_conflicts(splits: DatasetSplits) -> int:
+    """Log a warning naming texts that carry different labels in different rows; returns their count.
+
+    A model cannot learn such rows, and when many texts conflict, validation scores fall to chance.
+
+    Example:
+        >>> warn_conflicts(splits)
+        0
+    """
+    every = concat([part for _, part in splits.items()], splits.train.name)
+    _, _, conflicting, examples = duplicate_stats(every)
+    if conflicting:
+        shown = "; ".join(f"'{e['text']}' ({e['rows']} rows)" for e in examples)
+        logger.warning(
+            "%d text(s) appear with different labels, e.g. %s: no model can learn them; "
+            "fix the labels (classifine data inspect lists them)",
+            conflicting,
+            shown,
+        )
+    return conflicting

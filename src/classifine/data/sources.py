@@ -30,16 +30,8 @@ import pandas as pd
 
 from classifine.data import catalog
 from classifine.data.dataset import Dataset, DatasetSplits
-from classifine.data.io import (
-    FORMATS,
-    detect_format,
-    hf_to_frame,
-    is_disk_folder,
-    iter_chunks,
-    no_rows_error,
-    read_splits_dir,
-    read_table,
-)
+from classifine.data.hub import hf_to_frame, is_disk_folder, read_splits_dir
+from classifine.data.io import FORMATS, detect_format, iter_chunks, no_rows_error, read_table
 from classifine.errors import DataError, suggestion
 
 logger = logging.getLogger(__name__)

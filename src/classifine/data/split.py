@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from typing import Any
 
 import numpy as np
 
@@ -15,6 +16,7 @@ from classifine.data.dataset import Dataset, DatasetSplits
 from classifine.errors import DataError
 
 _WS = re.compile(r"\s+")
+_EXAMPLE_CHARS = 60
 
 
 def text_key(text: str) -> str:
@@ -95,3 +97,37 @@ def split_off(ds: Dataset, fraction: float, seed: int = 42) -> tuple[Dataset, Da
 def overlap(a: Dataset, b: Dataset) -> int:
     """Number of distinct texts present in both datasets."""
     return len({text_key(t) for t in a.texts} & {text_key(t) for t in b.texts})
+
+
+def _short(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= _EXAMPLE_CHARS else flat[: _EXAMPLE_CHARS - 1] + "…"
+
+
+def duplicate_stats(ds: Dataset) -> tuple[int, int, int, list[dict[str, Any]]]:
+    """Exact-text duplicates: ``(duplicate_rows, duplicate_texts, conflicting_texts, conflict_examples)``.
+
+    ``duplicate_rows`` counts rows repeating an earlier row's text (what deduplication removes);
+    ``duplicate_texts`` counts distinct texts seen more than once; a text is conflicting when its
+    copies carry different labels (up to 3 examples are returned).
+
+    Example:
+        >>> duplicate_stats(Dataset(["a", "a", "b"], [("x",), ("y",), ("x",)], ls))[:3]
+        (1, 1, 1)
+    """
+    rows: dict[str, list[int]] = defaultdict(list)
+    for i, text in enumerate(ds.texts):
+        rows[text].append(i)
+    repeated = {t: idx for t, idx in rows.items() if len(idx) > 1}
+    duplicate_rows = sum(len(idx) - 1 for idx in repeated.values())
+    examples: list[dict[str, Any]] = []
+    conflicting = 0
+    for text, idx in repeated.items():
+        label_sets = sorted({ds.labels[i] for i in idx})
+        if len(label_sets) > 1:
+            conflicting += 1
+            if len(examples) < 3:
+                examples.append(
+                    {"text": _short(text), "labels": [list(r) for r in label_sets], "rows": len(idx)}
+                )
+    return duplicate_rows, len(repeated), conflicting, examples

@@ -14,7 +14,6 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from classifine.data.parse import Columns
 from classifine.data.report import SEVERITIES, DataReport, Finding
 from classifine.data.sample import concat
 from classifine.data.sources import SPLITS, CatalogSource, SourceLike, open_source
-from classifine.data.split import text_key
+from classifine.data.split import duplicate_stats, text_key
 from classifine.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -36,7 +35,6 @@ logger = logging.getLogger(__name__)
 IMBALANCE_WARNING = 5.0
 IMBALANCE_INFO = 3.0
 SMALL_CLASS = 3
-_EXAMPLE_CHARS = 60
 
 
 def _percentiles(values: list[int]) -> dict[str, float]:
@@ -51,40 +49,6 @@ def _percentiles(values: list[int]) -> dict[str, float]:
         "max": float(arr.max()),
         "mean": float(arr.mean()),
     }
-
-
-def _short(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= _EXAMPLE_CHARS else flat[: _EXAMPLE_CHARS - 1] + "…"
-
-
-def duplicate_stats(ds: Dataset) -> tuple[int, int, int, list[dict[str, Any]]]:
-    """Exact-text duplicates: ``(duplicate_rows, duplicate_texts, conflicting_texts, conflict_examples)``.
-
-    ``duplicate_rows`` counts rows repeating an earlier row's text (what deduplication removes);
-    ``duplicate_texts`` counts distinct texts seen more than once; a text is conflicting when its
-    copies carry different labels (up to 3 examples are returned).
-
-    Example:
-        >>> duplicate_stats(Dataset(["a", "a", "b"], [("x",), ("y",), ("x",)], ls))[:3]
-        (1, 1, 1)
-    """
-    rows: dict[str, list[int]] = defaultdict(list)
-    for i, text in enumerate(ds.texts):
-        rows[text].append(i)
-    repeated = {t: idx for t, idx in rows.items() if len(idx) > 1}
-    duplicate_rows = sum(len(idx) - 1 for idx in repeated.values())
-    examples: list[dict[str, Any]] = []
-    conflicting = 0
-    for text, idx in repeated.items():
-        label_sets = sorted({ds.labels[i] for i in idx})
-        if len(label_sets) > 1:
-            conflicting += 1
-            if len(examples) < 3:
-                examples.append(
-                    {"text": _short(text), "labels": [list(r) for r in label_sets], "rows": len(idx)}
-                )
-    return duplicate_rows, len(repeated), conflicting, examples
 
 
 def overlap_stats(train: Dataset, test: Dataset) -> dict[str, float]:
@@ -223,7 +187,10 @@ def inspect_dataset(
     test: Dataset | None = None,
     name: str | None = None,
 ) -> DataReport:
-    """Build the :class:`DataReport` of a dataset (for splits: of train, with overlap against test).
+    """Build the :class:`DataReport` of a dataset.
+
+    For splits: classes and lengths of train, duplicates and conflicting labels over all rows (a
+    text's copies always share a split, so a conflict can sit in any of them), overlap with test.
 
     ``ds.meta["missing_labels"]`` / ``["missing_texts"]`` (set by ``to_dataset(missing="drop")``) are
     reported as missing values.
@@ -233,14 +200,16 @@ def inspect_dataset(
         1
     """
     sizes = None
+    every = data if isinstance(data, Dataset) else data.train
     if isinstance(data, DatasetSplits):
         sizes = {split: len(part) for split, part in data.items()}
         test = test if test is not None else data.test
+        every = concat([part for _, part in data.items()], data.train.name)
         data = data.train
     ds = data
     counts = ds.class_counts()
     present = [v for v in counts.values() if v > 0]
-    duplicate_rows, duplicate_texts, conflicting, examples = duplicate_stats(ds)
+    duplicate_rows, duplicate_texts, conflicting, examples = duplicate_stats(every)
     report = DataReport(
         name=name or ds.name,
         rows=len(ds),

@@ -1,4 +1,6 @@
-"""Report plots (the only module that imports matplotlib; always the Agg backend).
+"""Report plots (the only module that imports matplotlib). Figures are drawn with matplotlib's
+object API and rendered to PNG directly: importing this module never touches pyplot's global
+backend, so it is safe inside applications that use matplotlib themselves.
 
 Each plot is saved as a PNG in the run folder and also returned base64-encoded so the HTML
 report can embed it without any external request.
@@ -18,15 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from classifine.artifact import atomic_file  # noqa: E402
+from classifine.artifact import atomic_file
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +43,6 @@ class Plot:
 def _to_png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
     return buf.getvalue()
 
 
@@ -62,7 +58,8 @@ def confusion_matrix_png(cm: list[list[int]], names: list[str], normalize: bool 
     k = len(names)
     size = min(4.0 + 0.35 * k, 16.0)
     font = max(4.0, 10.0 - 0.2 * k)
-    fig, ax = plt.subplots(figsize=(size, size * 0.85))
+    fig = Figure(figsize=(size, size * 0.85))
+    ax = fig.subplots()
     image = ax.imshow(data, cmap="Blues", vmin=0, vmax=1 if normalize else None)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     ax.set_xticks(range(k), labels=names, rotation=90 if k > 6 else 0, fontsize=font)
@@ -92,7 +89,8 @@ def per_class_f1_png(
     k = len(names)
     pos = np.arange(k)
     height = 0.4 if baseline_f1 is not None else 0.8
-    fig, ax = plt.subplots(figsize=(7.0, max(2.0, 0.32 * k + 1.0)))
+    fig = Figure(figsize=(7.0, max(2.0, 0.32 * k + 1.0)))
+    ax = fig.subplots()
     ax.barh(
         pos - (height / 2 if baseline_f1 is not None else 0), model_f1, height, label="model", color="#2b6cb0"
     )
@@ -115,7 +113,8 @@ def reliability_png(bins: list[dict[str, Any]], ece: float) -> bytes:
         >>> reliability_png([{"lo": 0.0, "hi": 1.0, "count": 2, "confidence": 0.9, "accuracy": 0.5}], 0.4)[:4]
         b'\\x89PNG'
     """
-    fig, ax = plt.subplots(figsize=(5.0, 5.0))
+    fig = Figure(figsize=(5.0, 5.0))
+    ax = fig.subplots()
     full = [b for b in bins if b["count"]]
     width = (bins[0]["hi"] - bins[0]["lo"]) if bins else 0.1
     ax.bar(

@@ -13,16 +13,33 @@ from typing import Any
 
 from classifine.artifact import ArtifactMeta, model_dir, read_meta, write_meta
 from classifine.data.labels import LabelSet
-from classifine.errors import ModelError
-from classifine.models.lora import apply_lora, is_peft
+from classifine.errors import AssetError, ModelError
+from classifine.models.lora import LoraSettings, apply_lora, is_peft
 from classifine.models.zoo import DECODER_FAMILIES, ModelSpec, family_of_model_type, resolve
 
 logger = logging.getLogger(__name__)
 
 
+def _network_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is a failure to reach the hub, not a broken model."""
+    names = ("ConnectionError", "ConnectTimeout", "ReadTimeout", "OfflineModeIsEnabled")
+    seen: BaseException | None = exc
+    while seen is not None:
+        if type(seen).__name__ in names or "couldn't connect" in str(seen).lower():
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _unreachable(source: str, exc: Exception) -> ModelError:
-    if Path(source).exists():
-        return ModelError(f"could not load the model ({type(exc).__name__}: {exc})", where=source)
+    """The error for a model that failed to load: the hub only when the hub was the problem."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if Path(source).exists() or not _network_failure(exc):
+        return ModelError(
+            f"could not load the model ({type(exc).__name__}: {first})",
+            where=source,
+            hint="check that the folder holds a complete model (config, weights and tokenizer files)",
+        )
     return ModelError(
         f"could not load '{source}' from the model hub ({type(exc).__name__}); the hub may be unreachable",
         hint="download the model elsewhere and pass its local folder as model.name, or use a packaged preset",
@@ -69,7 +86,7 @@ def build_for_training(
     spec: ModelSpec,
     label_set: LabelSet,
     method: str = "lora",
-    lora_cfg: Any = None,
+    lora: LoraSettings | None = None,
     precision: str = "fp32",
 ) -> tuple[Any, Any]:
     """A fresh ``*ForSequenceClassification`` model (LoRA-wrapped when asked) and its tokenizer.
@@ -91,12 +108,9 @@ def build_for_training(
 
         model = prepare_model_for_kbit_training(model)
     if method in ("lora", "qlora"):
+        settings = lora or LoraSettings(targets=spec.lora_targets)
         model = apply_lora(
-            model,
-            _lora_targets(spec, lora_cfg),
-            r=getattr(lora_cfg, "r", 8),
-            alpha=getattr(lora_cfg, "alpha", 16),
-            dropout=getattr(lora_cfg, "dropout", 0.1),
+            model, settings.targets, r=settings.r, alpha=settings.alpha, dropout=settings.dropout
         )
     return model, tokenizer
 
@@ -132,15 +146,6 @@ def _load_classifier(spec: ModelSpec, label_set: LabelSet, pad_token_id: int | N
     if pad_token_id is not None:
         model.config.pad_token_id = pad_token_id
     return model
-
-
-def _lora_targets(spec: ModelSpec, lora_cfg: Any) -> tuple[str, ...] | str:
-    wanted = getattr(lora_cfg, "target_modules", "auto")
-    if wanted == "auto":
-        return spec.lora_targets
-    if wanted == "all-linear":
-        return "all-linear"
-    return tuple(wanted)
 
 
 def _qlora_kwargs() -> dict[str, Any]:
@@ -192,15 +197,28 @@ def save_trained(
 
 
 def _base_source(meta: ArtifactMeta, folder: Path) -> str:
+    """The local folder of an adapter's base model. A run folder is untrusted input: loading it
+    never downloads anything, so a base that is neither on disk nor a cached preset is an error."""
     source = meta.base_model_source
     if Path(source).is_dir():
         return source
+    from classifine import assets
+
+    name = meta.base_model
     try:
-        found = resolve(meta.base_model)
-    except ModelError:
-        return source
-    logger.info("base model %s not at %s; using %s", meta.base_model, source, found.source)
-    return found.source
+        cached = resolve(name, fetch=False).packaged and assets.is_fetched(name)
+    except (ModelError, AssetError):
+        cached = False
+    if cached:  # a packaged preset already in the cache: resolving it reads the cache only
+        found = resolve(name).source
+        logger.info("base model %s not at %s; using %s", name, source, found)
+        return found
+    raise ModelError(
+        f"the adapter's base model '{meta.base_model}' is not available locally (looked at {source})",
+        where=str(folder),
+        hint="run 'classifine models fetch NAME' for a packaged preset, or put the base model at that path "
+        "(loading a run never downloads)",
+    )
 
 
 def load_trained(path: str | Path) -> tuple[Any, Any, ArtifactMeta]:
@@ -223,13 +241,15 @@ def load_trained(path: str | Path) -> tuple[Any, Any, ArtifactMeta]:
         if meta.adapter:
             from peft import PeftModel
 
-            config = AutoConfig.from_pretrained(folder)
+            config = AutoConfig.from_pretrained(folder, local_files_only=True)
             base = AutoModelForSequenceClassification.from_pretrained(
-                _base_source(meta, folder), config=config, dtype=torch.float32
+                _base_source(meta, folder), config=config, dtype=torch.float32, local_files_only=True
             )
-            model = PeftModel.from_pretrained(base, folder).merge_and_unload()
+            model = PeftModel.from_pretrained(base, folder, local_files_only=True).merge_and_unload()
         else:
-            model = AutoModelForSequenceClassification.from_pretrained(folder, dtype=torch.float32)
+            model = AutoModelForSequenceClassification.from_pretrained(
+                folder, dtype=torch.float32, local_files_only=True
+            )
     except ModelError:
         raise
     except Exception as exc:

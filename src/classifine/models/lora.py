@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from torch import nn
@@ -19,6 +20,17 @@ logger = logging.getLogger(__name__)
 # Classification heads across families: bert/albert/mpnet/roberta ``classifier``, distilbert
 # ``pre_classifier`` + ``classifier``, llama/gemma ``score``, t5 ``classification_head``.
 HEAD_NAMES = ("pre_classifier", "classifier", "score", "classification_head")
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """LoRA hyper-parameters with the target modules resolved for the model's family."""
+
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.1
+    targets: tuple[str, ...] | str = ("query", "value")  # module names, or "all-linear"
+    merge: bool = True
 
 
 def head_modules(model: nn.Module) -> list[str]:

@@ -97,3 +97,23 @@ class TimeBudgetCallback(TrainerCallback):
                 control.should_evaluate = True
             control.should_save = True
         return control
+
+
+class StateCallback(TrainerCallback):
+    """Write the training seconds spent so far into every checkpoint, so a resumed run counts them."""
+
+    def __init__(self, seconds_before: float = 0.0) -> None:
+        self.before = seconds_before
+        self.start = time.perf_counter()
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.start = time.perf_counter()
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        import json
+        from pathlib import Path
+
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if state.is_world_process_zero and folder.is_dir():
+            seconds = self.before + time.perf_counter() - self.start
+            (folder / "classifine-state.json").write_text(json.dumps({"seconds": seconds}), encoding="utf-8")

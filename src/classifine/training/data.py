@@ -15,8 +15,6 @@ import numpy as np
 
 from classifine.data.dataset import Dataset
 
-METRICS = ("accuracy", "macro_f1", "micro_f1", "loss")
-
 
 class Encoded:
     """A tokenised dataset: one dict of python lists per row (padding happens in the collator)."""

@@ -90,3 +90,17 @@ def apply_threads(threads: int | None) -> int:
     if threads is not None:
         torch.set_num_threads(threads)
     return int(torch.get_num_threads())
+
+
+def resolve_threads(threads: int | None) -> int:
+    """The intra-op thread count a run will use: ``train.threads``, else torch's current setting.
+
+    Example:
+        >>> resolve_threads(2)
+        2
+    """
+    if threads is not None:
+        return threads
+    import torch
+
+    return int(torch.get_num_threads())

@@ -1,0 +1,195 @@
+"""The training plan: every decision a run makes, resolved once from the config and the data.
+
+The :class:`~classifine.config.Config` stops here. :func:`make_plan` turns it (plus the training
+split) into a typed, fully resolved :class:`TrainPlan` - the preset's source and family, the max
+length, the learning rate actually used, precision, threads, LoRA targets, loss, class weights - and
+:meth:`TrainPlan.resolved_config` gives the config with every such value written out, which is what
+the run folder records: rerunning ``classifine train runs/X/config.yaml`` repeats the run.
+
+Example:
+    >>> plan = make_plan(load_config("examples/sms-spam.yaml"), splits)
+    >>> plan.learning_rate, plan.lora.targets
+    (0.001, ('query', 'value'))
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from classifine.config import Config, default_learning_rate
+from classifine.data.dataset import DatasetSplits
+from classifine.errors import ConfigError, suggestion
+from classifine.models.lora import LoraSettings
+from classifine.models.zoo import ModelSpec, resolve
+
+logger = logging.getLogger(__name__)
+
+METRICS = ("accuracy", "macro_f1", "micro_f1", "loss")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """How the best checkpoint is chosen on validation; ``patience`` None means no early stopping."""
+
+    metric: str
+    higher_is_better: bool
+    patience: int | None
+    min_delta: float
+
+
+@dataclass(frozen=True)
+class TrainPlan:
+    """Everything training needs, as plain resolved values (no ``auto``, no ``None`` left to guess)."""
+
+    config: Config  # the resolved config: what the run folder records
+    spec: ModelSpec
+    method: str
+    max_length: int
+    lora: LoraSettings | None
+    epochs: float
+    max_steps: int | None
+    batch_size: int
+    eval_batch_size: int
+    learning_rate: float
+    weight_decay: float
+    warmup_ratio: float
+    seed: int
+    precision: str
+    threads: int
+    loss: str
+    focal_gamma: float
+    class_weights: tuple[float, ...] | None
+    selection: Selection
+    eval_every: int | None  # steps between evaluations; None: every epoch
+    threshold: float
+    tune_thresholds: bool
+    max_train_minutes: float | None
+    group_by_length: bool
+    multi_label: bool
+    labels: tuple[str, ...]
+
+    def describe(self) -> dict[str, Any]:
+        """The plan's headline values, for logs and ``metrics.json``."""
+        return {
+            "model": self.spec.name,
+            "family": self.spec.family,
+            "method": self.method,
+            "max_length": self.max_length,
+            "learning_rate": self.learning_rate,
+            "batch_size": self.batch_size,
+            "epochs": self.epochs,
+            "precision": self.precision,
+            "threads": self.threads,
+            "loss": self.loss,
+        }
+
+
+def _max_length(cfg: Config, spec: ModelSpec) -> int:
+    wanted = cfg.model.max_length
+    if wanted is None:
+        return spec.max_length
+    if spec.length_cap is not None and wanted > spec.length_cap:
+        logger.warning(
+            "model.max_length=%d exceeds what %s allows; using %d", wanted, spec.name, spec.length_cap
+        )
+        return spec.length_cap
+    return wanted
+
+
+def _selection(cfg: Config) -> Selection:
+    es = cfg.train.early_stopping
+    metric = (es.metric if es is not None else "macro_f1").removeprefix("eval_")
+    if metric not in METRICS:
+        raise ConfigError(
+            f"unknown train.early_stopping.metric '{metric}'", hint=suggestion(metric, METRICS, "metric")
+        )
+    return Selection(
+        metric=metric,
+        higher_is_better=metric != "loss",
+        patience=es.patience if es is not None else None,
+        min_delta=es.min_delta if es is not None else 0.0,
+    )
+
+
+def _lora(cfg: Config, spec: ModelSpec) -> LoraSettings | None:
+    if cfg.model.method not in ("lora", "qlora"):
+        return None
+    lc = cfg.model.lora
+    wanted = lc.target_modules
+    targets: tuple[str, ...] | str
+    if wanted == "auto":
+        targets = spec.lora_targets
+    elif wanted == "all-linear":
+        targets = "all-linear"
+    else:
+        targets = tuple(wanted)
+    return LoraSettings(r=lc.r, alpha=lc.alpha, dropout=lc.dropout, targets=targets, merge=lc.merge)
+
+
+def make_plan(cfg: Config, splits: DatasetSplits) -> TrainPlan:
+    """Resolve ``cfg`` against the data and the machine into a :class:`TrainPlan`.
+
+    Fetches a packaged preset on first use (to know its source folder); loads no weights.
+
+    Example:
+        >>> make_plan(config_from_dict({}), splits).precision in ("bf16", "fp32")
+        True
+    """
+    from classifine.training.losses import class_weights, resolve_loss
+    from classifine.training.precision import resolve_precision, resolve_threads
+
+    t = cfg.train
+    spec = resolve(cfg.model.name)
+    multi = splits.label_set.multi_label
+    weights = class_weights(splits.train, t.class_weights)
+    plan = TrainPlan(
+        config=cfg,
+        spec=spec,
+        method=cfg.model.method,
+        max_length=_max_length(cfg, spec),
+        lora=_lora(cfg, spec),
+        epochs=t.epochs,
+        max_steps=t.max_steps,
+        batch_size=t.batch_size,
+        eval_batch_size=t.eval_batch_size,
+        learning_rate=t.learning_rate or default_learning_rate(cfg.model.method),
+        weight_decay=t.weight_decay,
+        warmup_ratio=t.warmup_ratio,
+        seed=t.seed,
+        precision=resolve_precision(t.precision),
+        threads=resolve_threads(t.threads),
+        loss=resolve_loss(t.loss, multi),
+        focal_gamma=t.focal_gamma,
+        class_weights=tuple(float(w) for w in weights) if weights is not None else None,
+        selection=_selection(cfg),
+        eval_every=t.eval_every if isinstance(t.eval_every, int) else None,
+        threshold=t.threshold,
+        tune_thresholds=t.tune_thresholds,
+        max_train_minutes=t.max_train_minutes,
+        group_by_length=t.group_by_length,
+        multi_label=multi,
+        labels=splits.label_set.names,
+    )
+    return _with_resolved_config(plan, splits)
+
+
+def _with_resolved_config(plan: TrainPlan, splits: DatasetSplits) -> TrainPlan:
+    """The plan whose ``config`` has every value training decided written out."""
+    from dataclasses import replace
+
+    cfg = plan.config.model_copy(deep=True)
+    cfg.data.multi_label = plan.multi_label
+    cfg.data.labels = list(plan.labels)
+    cfg.model.max_length = plan.max_length
+    if plan.lora is not None:
+        targets = plan.lora.targets
+        cfg.model.lora.target_modules = "all-linear" if isinstance(targets, str) else list(targets)
+    cfg.train.learning_rate = plan.learning_rate
+    cfg.train.precision = plan.precision  # type: ignore[assignment]
+    cfg.train.threads = plan.threads
+    cfg.train.loss = plan.loss  # type: ignore[assignment]
+    if plan.class_weights is not None:
+        cfg.train.class_weights = dict(zip(plan.labels, plan.class_weights, strict=True))
+    return replace(plan, config=cfg)
