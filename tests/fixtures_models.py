@@ -164,3 +164,98 @@ def tiny_config(model: str | Path, method: str = "full", **train: Any) -> Any:
             "output": {"overwrite": True},
         }
     )
+
+
+# Words of a tiny three-topic vocabulary (sport, tech, food) for hand-built runs.
+WORDS = [
+    "goal",
+    "match",
+    "team",
+    "score",
+    "league",
+    "coach",
+    "player",
+    "cpu",
+    "code",
+    "bug",
+    "chip",
+    "compiler",
+    "server",
+    "laptop",
+    "pasta",
+    "bread",
+    "cheese",
+    "recipe",
+    "oven",
+    "sauce",
+    "the",
+    "a",
+    "of",
+    "and",
+    "to",
+    "in",
+    "is",
+    "it",
+]
+
+
+def build_tiny_run(
+    run: Path,
+    labels: list[str],
+    *,
+    multi_label: bool = False,
+    thresholds: list[float] | None = None,
+    clean: dict | None = None,
+    precision: str = "fp32",
+    seed: int = 0,
+) -> Path:
+    """A run folder holding a random 1-layer BERT (hidden 32), a WordLevel tokenizer and classifine.json."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
+
+    from classifine.artifact import ArtifactMeta, write_meta
+
+    folder = run / "model"
+    folder.mkdir(parents=True)
+    vocab = {w: i for i, w in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", *WORDS])}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
+    PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]"
+    ).save_pretrained(folder)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=64,
+        num_labels=len(labels),
+        problem_type="multi_label_classification" if multi_label else "single_label_classification",
+    )
+    import torch
+
+    torch.manual_seed(seed)
+    model = BertForSequenceClassification(config)
+    with torch.no_grad():
+        model.classifier.weight.normal_(0.0, 1.0)  # spread the outputs so predictions differ between texts
+    model.save_pretrained(folder)
+    write_meta(
+        folder,
+        ArtifactMeta(
+            labels=labels,
+            problem_type="multi_label" if multi_label else "single_label",
+            thresholds=thresholds,
+            max_length=64,
+            base_model="tiny-bert",
+            base_model_source=str(folder),
+            family="bert",
+            method="full",
+            precision=precision,
+            clean=clean or {},
+        ),
+    )
+    return run

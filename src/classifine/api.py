@@ -145,7 +145,7 @@ def build_config(
             pairs[dotted] = list(value) if isinstance(value, tuple) else value
     if isinstance(overrides, Mapping):
         pairs.update(overrides)
-    strings = [f"{k}={json.dumps(v)}" for k, v in pairs.items()]
+    strings = [f"{k}={json.dumps(v, default=str)}" for k, v in pairs.items()]
     if overrides is not None and not isinstance(overrides, Mapping):
         strings += list(overrides)
     source = str(config) if isinstance(config, (str, Path)) else "arguments"

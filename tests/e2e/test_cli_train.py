@@ -95,7 +95,9 @@ def test_train_without_a_test_split_skips_evaluation(
     assert "test" not in json.loads((tmp_path / "runs" / "notest" / "metrics.json").read_text())
 
 
-def test_killed_run_resumes_without_losing_an_epoch(tiny_bert: Path, tmp_path: Path) -> None:
+def test_killed_run_resumes_without_losing_an_epoch(
+    tiny_bert: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     epochs = 12
     cfg = _config(tmp_path, tiny_bert, rows=900, epochs=epochs)
     work = tmp_path / "runs" / ".resumable.work"
@@ -116,11 +118,22 @@ def test_killed_run_resumes_without_losing_an_epoch(tiny_bert: Path, tmp_path: P
     finally:
         proc.wait(timeout=30)
     assert not (tmp_path / "runs" / "resumable").exists()  # killed: no artifact
+    stale = tmp_path / "runs" / ".resumable.4194303.abc.partial"  # left by a killed writer (no such pid)
+    stale.mkdir()
+
+    changed = ["--quiet", "train", str(cfg), "train.epochs=13", "--name", "resumable", "--resume"]
+    assert main(changed) == 2  # a changed config must not continue the old checkpoint
+    err = capsys.readouterr().err
+    assert "cannot resume: the run changed" in err and "train.epochs: 12.0 -> 13.0" in err
 
     assert main(["--quiet", "train", str(cfg), "--name", "resumable", "--resume"]) == 0
     run = tmp_path / "runs" / "resumable"
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["train"]["resumed_from"].startswith("checkpoint-")
+    assert metrics["train"]["train_loss"] > 0.01  # the whole run's loss, not only the resumed part
+    assert metrics["train"]["seconds"] > 0
+    assert not stale.exists()
+    assert (run / "model" / "model.safetensors").stat().st_mode & 0o044 == 0o044  # readable like the rest
     assert metrics["train"]["epochs"] == pytest.approx(epochs)
     log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
     eval_epochs = sorted(round(e["epoch"]) for e in log if "eval_loss" in e)

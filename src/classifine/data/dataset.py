@@ -107,6 +107,17 @@ class Dataset:
             labels=list(labels) if labels else None,
         )  # fmt: skip
 
+    def to_pandas(self) -> Any:
+        """The rows as a DataFrame: ``text`` and ``label`` (``labels``, lists, when multi-label).
+
+        Example:
+            >>> Dataset.from_source("trec-6:test").to_pandas().columns.tolist()
+            ['text', 'label']
+        """
+        from classifine.data.sources import dataset_frame
+
+        return dataset_frame(self)
+
     def split(self, validation: float = 0.1, test: float = 0.2, seed: int = 42) -> DatasetSplits:
         """Seeded, stratified, leakage-free train/validation/test splits (fractions of all rows).
 

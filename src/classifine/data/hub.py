@@ -14,7 +14,6 @@ from typing import Any
 
 import pandas as pd
 
-from classifine.data import catalog
 from classifine.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -44,6 +43,8 @@ def load_hub(path_or_id: str, *, config_name: str | None = None) -> dict[str, pd
     try:
         loaded = datasets.load_dataset(target, config_name)
     except ConnectionError:
+        from classifine.data import catalog
+
         names = ", ".join(e.name for e in catalog.list_entries())
         raise DataError(
             "not a local file or folder, not a catalog dataset, and the dataset hub is unreachable",

@@ -48,8 +48,25 @@ def _rows(rows: list[int]) -> str:
     return shown + (", ..." if len(rows) > _SHOWN else "")
 
 
+def is_missing(value: Any) -> bool:
+    """A missing cell: None, NaN, NaT or pandas' NA (a list, an array or a dict is a value, not missing).
+
+    Example:
+        >>> is_missing(float("nan")), is_missing([]), is_missing("")
+        (True, False, False)
+    """
+    if value is None:
+        return True
+    if isinstance(value, (str, bytes, list, tuple, dict, np.ndarray)):
+        return False
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
 def _scalar_name(value: Any) -> str | None:
-    if value is None or (not isinstance(value, (str, bytes)) and pd.isna(value)):
+    if is_missing(value):
         return None
     if isinstance(value, (bool, np.bool_)):
         return str(bool(value)).lower()
@@ -176,11 +193,11 @@ def parse_frame(
         [('x', 'y')]
     """
     label_names = list(label_column) if isinstance(label_column, list) else [label_column]
-    check_columns(df, [text_column], "data.text_column (--text-column)", where)
-    check_columns(df, label_names, "data.label_column (--label-column)", where)
+    check_columns(df, [text_column], "data.text_column (--text-column; text= in Python)", where)
+    check_columns(df, label_names, "data.label_column (--label-column; label= in Python)", where)
     cells, multi, order = label_cells(df, label_column, multi_label, delimiter, where)
     raw_texts = list(df[text_column])
-    no_text = [i for i, t in enumerate(raw_texts, 1) if t is None or (not isinstance(t, str) and pd.isna(t))]
+    no_text = [i for i, t in enumerate(raw_texts, 1) if is_missing(t)]
     no_label = [i for i, c in enumerate(cells, 1) if c is None or (not multi and not c)]
     if missing == "error" and no_label:
         what = f"label column '{', '.join(label_names)}'"

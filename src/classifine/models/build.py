@@ -7,6 +7,8 @@ Example:
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,21 @@ from classifine.models.lora import LoraSettings, apply_lora, is_peft
 from classifine.models.zoo import DECODER_FAMILIES, ModelSpec, family_of_model_type, resolve
 
 logger = logging.getLogger(__name__)
+
+
+@contextmanager
+def hf_progress(enabled: bool) -> Iterator[None]:
+    """Show (or hide) transformers' own progress bars (weight loading, shard writing) inside the block."""
+    from transformers.utils import logging as hf_logging
+
+    shown = hf_logging.is_progress_bar_enabled()
+    if shown and not enabled:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if shown and not enabled:
+            hf_logging.enable_progress_bar()
 
 
 def _network_failure(exc: BaseException) -> bool:

@@ -30,7 +30,7 @@ from classifine.config import Config
 from classifine.data.dataset import DatasetSplits
 from classifine.errors import DataError, ModelError
 from classifine.evaluation.metrics import headline_metrics
-from classifine.models.build import build_for_training, save_trained
+from classifine.models.build import build_for_training, hf_progress, save_trained
 from classifine.training import data as tdata
 from classifine.training.callbacks import ProgressCallback, StateCallback, TimeBudgetCallback
 from classifine.training.losses import make_loss
@@ -200,6 +200,19 @@ def fit(
             hint="choose output.name (--name) or set output.overwrite=true",
         )
     _check_splits(splits)
+    with hf_progress(progress):
+        return _fit(splits, plan, run_dir, resume, progress, callbacks, snapshot)
+
+
+def _fit(
+    splits: DatasetSplits,
+    plan: TrainPlan,
+    run_dir: Path,
+    resume: bool,
+    progress: bool,
+    callbacks: Sequence[Any],
+    snapshot: DatasetSplits | None,
+) -> Path:
     from classifine.training.precision import apply_threads
 
     apply_threads(plan.threads)
