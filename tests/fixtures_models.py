@@ -159,7 +159,13 @@ def tiny_config(model: str | Path, method: str = "full", **train: Any) -> Any:
     defaults.update(train)
     return config_from_dict(
         {
-            "model": {"name": str(model), "method": method, "max_length": 32, "lora": {"r": 4, "alpha": 8}},
+            "model": {
+                "name": str(model),
+                "method": method,
+                "max_length": 32,
+                "hybrid": "off",
+                "lora": {"r": 4, "alpha": 8},
+            },
             "train": defaults,
             "output": {"overwrite": True},
         }

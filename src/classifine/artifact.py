@@ -51,6 +51,9 @@ class ArtifactMeta(BaseModel):
     data_fingerprint: str = ""
     metrics: dict[str, float] = Field(default_factory=dict)
     clean: dict[str, Any] = Field(default_factory=dict)
+    long_text: dict[str, Any] = Field(default_factory=dict)  # how long texts are read (models.windows)
+    tfidf: str | None = None  # folder (inside model/) of the run's TF-IDF model
+    hybrid_weight: float = Field(0.0, ge=0.0, le=1.0)  # TF-IDF share of served probabilities
 
     @property
     def multi_label(self) -> bool:

@@ -66,6 +66,8 @@ class DataConfig(_Section):
     balance: Literal["none", "undersample", "oversample"] = "none"
     k_per_class: int | None = Field(None, ge=1)
     max_rows: int | None = Field(None, ge=1)
+    min_examples_per_class: int | None = Field(None, ge=1)  # rarer classes are dropped or merged
+    rare_classes: Literal["drop", "merge"] = "drop"
     clean: CleanConfig = Field(default_factory=CleanConfig)
 
 
@@ -78,11 +80,19 @@ class LoraConfig(_Section):
 
 
 class ModelConfig(_Section):
-    """The pretrained model: a preset name (``minilm-l6``), a hub id or a local folder."""
+    """The pretrained model: a preset name (``minilm-l6``), a hub id or a local folder.
+
+    ``long_text``: how texts longer than ``max_length`` are read - ``truncate``, ``head_tail`` (start
+    and end), ``chunks`` (whole, in overlapping windows) or ``auto`` (from the training texts' token
+    lengths). ``hybrid``: mix the TF-IDF model's probabilities into the transformer's - ``auto`` keeps
+    the mix only when it beats the transformer alone on validation.
+    """
 
     name: str = "minilm-l6"
     method: Literal["full", "lora", "qlora"] = "lora"
     max_length: int | None = Field(None, ge=8)
+    long_text: Literal["auto", "truncate", "head_tail", "chunks"] = "auto"
+    hybrid: Literal["auto", "on", "off"] = "auto"
     lora: LoraConfig = Field(default_factory=LoraConfig)
 
 

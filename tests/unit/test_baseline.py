@@ -9,8 +9,9 @@ import pytest
 
 from classifine.data.dataset import Dataset, DatasetSplits
 from classifine.data.labels import LabelSet
-from classifine.errors import DataError
+from classifine.errors import DataError, ModelError
 from classifine.evaluation.baseline import relabel, tfidf_baseline
+from classifine.models.tfidf import C_GRID, TfidfModel, fit_tfidf
 
 TOPICS = {
     "sport": "goal match team score league coach player stadium referee",
@@ -50,7 +51,7 @@ def test_baseline_beats_chance_by_a_margin(splits: DatasetSplits) -> None:
     np.testing.assert_allclose(result.probs.sum(axis=1), 1.0, atol=1e-9)
     assert result.metrics["accuracy"] >= 0.9  # chance is 1/3
     assert result.metrics["macro_f1"] >= 0.9
-    assert result.params["C"] in (1.0, 10.0, 100.0)
+    assert result.params["C"] in C_GRID and result.params["refit"] == "train+validation"
     assert result.params["min_df"] == 1  # 60 training texts: too few to drop rare terms
     assert result.seconds > 0 and result.texts_per_s is not None
 
@@ -63,12 +64,14 @@ def test_baseline_is_deterministic(splits: DatasetSplits) -> None:
 
 def test_baseline_without_validation_uses_default_c(splits: DatasetSplits) -> None:
     no_val = DatasetSplits(splits.train, splits.train.subset([]), splits.test)
-    assert tfidf_baseline(no_val).params["C"] == 10.0
+    assert tfidf_baseline(no_val).params["C"] == 1.0
 
 
 def test_class_missing_from_train_gets_zero_probability(splits: DatasetSplits) -> None:
-    keep = [i for i, row in enumerate(splits.train.labels) if row != ("food",)]
-    partial = DatasetSplits(splits.train.subset(keep), splits.validation, splits.test)
+    def no_food(ds: Dataset) -> Dataset:
+        return ds.subset([i for i, row in enumerate(ds.labels) if row != ("food",)])
+
+    partial = DatasetSplits(no_food(splits.train), no_food(splits.validation), splits.test)
     result = tfidf_baseline(partial)
     food = splits.label_set.index("food")
     assert result.probs.shape == (45, 3)
@@ -110,3 +113,25 @@ def test_baseline_errors_are_clear(splits: DatasetSplits) -> None:
     other = LabelSet(("sport", "tech"))
     with pytest.raises(DataError, match="not labels of this model"):
         relabel(splits.train, other, "train split")
+
+
+def test_stored_model_reads_back_identically_without_pickle(splits: DatasetSplits, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    fitted = fit_tfidf(splits.train, splits.validation)
+    fitted.model.save(tmp_path / "tfidf")
+    assert sorted(p.name for p in (tmp_path / "tfidf").iterdir()) == ["tfidf.json", "tfidf.safetensors"]
+    loaded = TfidfModel.load(tmp_path / "tfidf")
+    np.testing.assert_array_equal(
+        loaded.predict_proba(splits.test.texts), fitted.model.predict_proba(splits.test.texts)
+    )
+    # The features are scikit-learn's, computed from the stored vocabulary and idf alone.
+    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, dtype=np.float32)
+    vec.fit(splits.train.texts + splits.validation.texts)
+    np.testing.assert_allclose(
+        loaded.features(splits.test.texts).toarray(), vec.transform(splits.test.texts).toarray(), atol=1e-6
+    )
+    assert fitted.validation_proba is not None and fitted.validation_proba.shape == (24, 3)
+    (tmp_path / "tfidf" / "tfidf.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(ModelError, match="cannot read the TF-IDF model"):
+        TfidfModel.load(tmp_path / "tfidf")

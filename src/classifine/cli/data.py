@@ -59,8 +59,8 @@ def inspect(
     if test is not None:
         src = open_source(test)
         test_ds = columns.dataset(src.table(), where=src.where, missing="drop", min_classes=0)
-    folder = tokenizer_folder(tokenizer) if tokenizer else None
-    report = inspect_dataset(ds, test=test_ds, tokenizer_path=folder, name=source)
+    folder, max_length = tokenizer_folder(tokenizer) if tokenizer else (None, None)
+    report = inspect_dataset(ds, test=test_ds, tokenizer_path=folder, max_length=max_length, name=source)
     report.notes[:0] = notes
     if as_json:
         print_json(report.to_dict())
@@ -72,16 +72,16 @@ def inspect(
         raise SystemExit(1)
 
 
-def tokenizer_folder(name: str) -> Path:
-    """A local tokenizer folder, or a packaged preset's folder (fetched on first use)."""
-    folder = Path(name).expanduser()
-    if folder.is_dir():
-        return folder
+def tokenizer_folder(name: str) -> tuple[Path, int]:
+    """A model's tokenizer folder (a local folder, or a preset fetched on first use) and its max length."""
     from classifine.models import zoo
 
     try:
-        return Path(zoo.resolve(name).source)
+        spec = zoo.resolve(name)
+        return Path(spec.source), spec.max_length
     except ClassifineError as exc:
+        if Path(name).expanduser().is_dir():  # a bare tokenizer folder, without a model config
+            return Path(name).expanduser(), 512
         raise DataError(
             f"tokenizer not found: {exc.message}", where=f"--tokenizer {name}", hint=exc.hint
         ) from None

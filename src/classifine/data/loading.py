@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -31,10 +32,12 @@ from classifine.data.parse import (
 )
 from classifine.data.sample import balance, concat, k_per_class, subsample
 from classifine.data.sources import SPLITS, SourceLike, open_source
-from classifine.data.split import duplicate_stats, split_dataset, split_off
+from classifine.data.split import duplicate_stats, split_dataset, split_off, text_key
 from classifine.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
+
+OTHER = "other"  # the class rare classes merge into (data.rare_classes: merge)
 
 _ALIASES = {
     "train": ("train", "training"),
@@ -92,6 +95,57 @@ def _parse(frame: pd.DataFrame, cfg: DataConfig, multi: bool | str, where: str) 
     )
 
 
+@dataclass(frozen=True)
+class RareClasses:
+    """Classes with too few distinct training texts, and what becomes of them (None: dropped)."""
+
+    mapping: dict[str, str | None] = field(default_factory=dict)
+    note: str = ""
+
+
+def rare_classes(train: ParsedFrame, minimum: int | None, action: str) -> RareClasses:
+    """The classes of ``train`` with fewer than ``minimum`` distinct texts (``data.min_examples_per_class``).
+
+    ``action`` ``drop`` removes them (their rows, or the label from a multi-label row); ``merge``
+    relabels them ``other``. The note says which classes, for logs and reports.
+
+    Example:
+        >>> rare_classes(parsed, 3, "drop").note
+        "data.min_examples_per_class=3: dropped 'rare' (1 text)"
+    """
+    if not minimum:
+        return RareClasses()
+    texts_of: dict[str, set[str]] = {}
+    for text, row in zip(train.texts, train.labels, strict=True):
+        for name in row:
+            texts_of.setdefault(name, set()).add(text_key(text))
+    rare = {n: len(t) for n, t in sorted(texts_of.items()) if len(t) < minimum}
+    if not rare:
+        return RareClasses()
+    target = OTHER if action == "merge" else None
+    shown = ", ".join(f"'{n}' ({k} text{'s' * (k != 1)})" for n, k in rare.items())
+    note = f"data.min_examples_per_class={minimum}: {'merged into ' + OTHER if target else 'dropped'} {shown}"
+    logger.warning("%s", note)
+    return RareClasses({n: target for n in rare}, note)
+
+
+def apply_rare(parsed: ParsedFrame, rare: RareClasses) -> ParsedFrame:
+    """``parsed`` with rare classes dropped or merged (see :func:`rare_classes`)."""
+    if not rare.mapping:
+        return parsed
+    texts: list[str] = []
+    labels: list[tuple[str, ...]] = []
+    for text, row in zip(parsed.texts, parsed.labels, strict=True):
+        mapped = tuple(dict.fromkeys(m for n in row if (m := rare.mapping.get(n, n)) is not None))
+        if mapped or parsed.multi_label:  # a multi-label row may be left with no label; that is valid
+            texts.append(text)
+            labels.append(mapped)
+    order = parsed.order
+    if order is not None:
+        order = tuple(m for m in dict.fromkeys(rare.mapping.get(n, n) for n in order) if m is not None)
+    return replace(parsed, texts=texts, labels=labels, order=order)
+
+
 def splits_from_frames(
     frames: dict[str, pd.DataFrame], cfg: DataConfig, where: dict[str, str]
 ) -> DatasetSplits:
@@ -105,12 +159,15 @@ def splits_from_frames(
         ('ham', 'spam')
     """
     train = _parse(frames["train"], cfg, cfg.multi_label, where["train"])
+    rare = rare_classes(train, cfg.min_examples_per_class, cfg.rare_classes)
+    train = apply_rare(train, rare)
     label_set = build_label_set(train, cfg.labels, where["train"])
-    parts = {"train": Dataset(train.texts, train.labels, label_set, meta={"source": where["train"]})}
+    meta = {"source": where["train"]} | ({"rare_classes": rare.note} if rare.note else {})
+    parts = {"train": Dataset(train.texts, train.labels, label_set, meta=meta)}
     for split in ("validation", "test"):
         if split not in frames:
             continue
-        parsed = _parse(frames[split], cfg, train.multi_label, where[split])
+        parsed = apply_rare(_parse(frames[split], cfg, train.multi_label, where[split]), rare)
         what = f"in the {split} split, not in {'data.labels' if cfg.labels else 'train'}"
         unknown_label_error(parsed.labels, label_set.names, where[split], what)
         parts[split] = Dataset(parsed.texts, parsed.labels, label_set, meta={"source": where[split]})
@@ -119,9 +176,11 @@ def splits_from_frames(
         if "validation" not in parts and "test" not in parts:
             return split_dataset(parts["train"], s.validation, s.test, s.seed)
         if "validation" not in parts:
-            parts["train"], parts["validation"] = split_off(parts["train"], s.validation, s.seed)
+            parts["train"], parts["validation"] = split_off(
+                parts["train"], s.validation, s.seed, "validation"
+            )
         elif "test" not in parts:
-            parts["train"], parts["test"] = split_off(parts["train"], s.test, s.seed)
+            parts["train"], parts["test"] = split_off(parts["train"], s.test, s.seed, "test")
     except DataError as exc:
         raise _split_error(exc, where["train"]) from None
     return DatasetSplits(parts["train"], parts["validation"], parts["test"])

@@ -84,7 +84,7 @@ class DataReport:
 
 
 def _lengths(stats: dict[str, float]) -> str:
-    return ", ".join(f"{k} {v:,.0f}" for k, v in stats.items() if k != "mean")
+    return ", ".join(f"{k} {v:,.0f}" for k, v in stats.items() if k in ("p5", "p50", "p95", "max"))
 
 
 def _class_table(classes: dict[str, int], rows: int) -> Any:

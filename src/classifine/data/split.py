@@ -39,7 +39,13 @@ def _stratum(ds: Dataset, group: list[int], freq: dict[str, int]) -> str:
     return min(names, key=lambda n: (freq[n], n))
 
 
-def split_dataset(ds: Dataset, validation: float = 0.1, test: float = 0.2, seed: int = 42) -> DatasetSplits:
+def split_dataset(
+    ds: Dataset,
+    validation: float = 0.1,
+    test: float = 0.2,
+    seed: int = 42,
+    names: tuple[str, str] = ("validation", "test"),
+) -> DatasetSplits:
     """Split ``ds`` into train/validation/test by fractions of rows, stratified by label.
 
     Example:
@@ -64,10 +70,12 @@ def split_dataset(ds: Dataset, validation: float = 0.1, test: float = 0.2, seed:
         n_val = int(round(n * validation))
         needed = 1 + (test > 0) + (validation > 0)
         if n < needed and name:
+            carved = [part for part, f in zip(names, (validation, test), strict=True) if f > 0]
             raise DataError(
                 f"class '{name}' has only {n} distinct text(s); "
-                f"a train/validation/test split needs at least {needed}",
-                hint="add examples, drop the class, or set data.split.validation/test to 0",
+                f"splitting off {' and '.join(carved)} rows needs at least {needed}",
+                hint="add examples, set data.min_examples_per_class to drop or merge rare classes, "
+                "or set data.split.validation/test to 0",
             )
         if test > 0 and n_test == 0:
             n_test = 1
@@ -85,12 +93,14 @@ def split_dataset(ds: Dataset, validation: float = 0.1, test: float = 0.2, seed:
     )
 
 
-def split_off(ds: Dataset, fraction: float, seed: int = 42) -> tuple[Dataset, Dataset]:
+def split_off(
+    ds: Dataset, fraction: float, seed: int = 42, name: str = "validation"
+) -> tuple[Dataset, Dataset]:
     """Carve a stratified, leakage-free fraction off ``ds`` (e.g. validation from an official train set).
 
-    Returns ``(rest, carved)``.
+    Returns ``(rest, carved)``; ``name`` names the carved split in error messages.
     """
-    splits = split_dataset(ds, validation=0.0, test=fraction, seed=seed)
+    splits = split_dataset(ds, validation=0.0, test=fraction, seed=seed, names=("validation", name))
     return splits.train, splits.test
 
 

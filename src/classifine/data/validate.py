@@ -32,6 +32,9 @@ from classifine.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
 
+#: Above this share of texts longer than the model's window, they are read in windows (models.windows).
+LONG_TEXT_SHARE = 0.05
+
 IMBALANCE_WARNING = 5.0
 IMBALANCE_INFO = 3.0
 SMALL_CLASS = 3
@@ -175,8 +178,22 @@ def _text_findings(r: DataReport) -> list[Finding]:
                 "train; test scores will be optimistic",
             )
         )
-    if r.tokens and r.tokens["p95"] > 512:
-        out.append(Finding("info", "long_texts", "5% of texts exceed 512 tokens and will be truncated"))
+    if r.tokens and r.tokens.get("over_max_length", 0.0) > 0:
+        limit, share = int(r.tokens["max_length"]), r.tokens["over_max_length"]
+        severity = "warning" if share > LONG_TEXT_SHARE else "info"
+        out.append(
+            Finding(
+                severity,
+                "long_texts",
+                f"{share:.0%} of texts exceed the model's {limit} tokens "
+                f"({r.tokens['over_512']:.0%} exceed 512); "
+                + (
+                    "model.long_text=auto reads them whole, in overlapping windows"
+                    if share > LONG_TEXT_SHARE
+                    else "they are truncated (model.long_text=chunks reads them whole)"
+                ),
+            )
+        )
     return out
 
 
@@ -184,6 +201,7 @@ def inspect_dataset(
     data: Dataset | DatasetSplits,
     *,
     tokenizer_path: str | Path | None = None,
+    max_length: int | None = None,
     test: Dataset | None = None,
     name: str | None = None,
 ) -> DataReport:
@@ -229,7 +247,15 @@ def inspect_dataset(
         splits=sizes,
     )
     if tokenizer_path:
-        report.tokens = _percentiles(_token_lengths(ds.texts, tokenizer_path))
+        lengths = _token_lengths(ds.texts, tokenizer_path)
+        report.tokens = _percentiles(lengths)
+        arr = np.asarray(lengths)
+        limit = max_length or 512
+        report.tokens.update(
+            max_length=float(limit),
+            over_max_length=float(np.mean(arr > limit)) if len(arr) else 0.0,
+            over_512=float(np.mean(arr > 512)) if len(arr) else 0.0,
+        )
     if test is not None:
         report.overlap = overlap_stats(ds, test)
     if ds.multi_label:

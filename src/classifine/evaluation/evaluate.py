@@ -17,9 +17,34 @@ from classifine.artifact import model_dir
 from classifine.data.dataset import Dataset, DatasetSplits
 from classifine.data.labels import LabelSet
 from classifine.errors import DataError, ModelError
-from classifine.evaluation.baseline import baseline_for_run, relabel
+from classifine.evaluation.baseline import ROW_NAME, baseline_for_run, relabel
 from classifine.evaluation.metrics import compute_metrics
 from classifine.evaluation.report import EvalReport, ExtraRows, leaderboard_row, write_report
+
+
+def _model_rows(
+    clf: Any, ds: Dataset, label_set: LabelSet, dataset_name: str, split: str, notes: list[str]
+) -> EvalReport:
+    """The report with the served model's row (and the transformer alone, when a hybrid is served)."""
+    meta = clf.meta
+    thresholds = meta.thresholds if meta.multi_label else None
+    start = time.perf_counter()
+    p_model, p_tfidf = clf.predict_parts(ds.texts, cleaned=True)  # already cleaned once, like the baseline's
+    served = clf.combine(p_model, p_tfidf)
+    tps = len(ds) / max(time.perf_counter() - start, 1e-9)
+    metrics = compute_metrics(ds.y(), served, label_set, thresholds)
+    name = f"{meta.base_model} ({meta.method})"
+    if clf.hybrid:
+        notes.append(
+            f"served model: {name} mixed with the run's TF-IDF model (TF-IDF share {meta.hybrid_weight:.1f})"
+        )
+        name += " + tf-idf"
+    report = EvalReport(model_name=name, dataset=dataset_name, split=split, metrics=metrics, notes=notes)
+    report.add_row(leaderboard_row(name, "hybrid" if clf.hybrid else "fine-tuned", metrics, texts_per_s=tps))
+    if clf.hybrid:
+        alone = compute_metrics(ds.y(), p_model, label_set, thresholds)
+        report.add_row(leaderboard_row(f"{meta.base_model} ({meta.method}) alone", "fine-tuned", alone))
+    return report
 
 
 def _run_config(run_dir: Path) -> Any:
@@ -65,6 +90,33 @@ def _run_splits(run_dir: Path, cfg: Any, splits: DatasetSplits | None) -> Datase
     return load_splits(cfg.data)
 
 
+def _dataset_name(cfg: Any, split: str, ds: Dataset) -> str:
+    """What the evaluated rows are called: the file a split came from, or the source and the split."""
+    if cfg is None:
+        return ds.name or "data"
+    data = cfg.data
+    own = getattr(data, split, None) if split in ("validation", "test") else None
+    if own:
+        return str(own)
+    return f"{data.source or data.train} ({split} split)"
+
+
+def _eval_rows(
+    run_dir: Path, cfg: Any, meta: Any, data_file: Any, split: str, columns: tuple[str | None, str | None],
+    splits: DatasetSplits | None, needs_train: bool,
+) -> tuple[Dataset, str, str, DatasetSplits | None]:  # fmt: skip
+    """(rows to score, their name, the split's name, the run's splits when needed)."""
+    if data_file is not None:
+        ds = _file_dataset(data_file, cfg, meta, *columns)
+        where = ds.meta.get("source") or ds.name or "data"
+        name = Path(where).name if Path(where).is_file() else where
+        if needs_train and cfg is not None:
+            splits = _run_splits(run_dir, cfg, splits)
+        return ds, name, "file", splits
+    splits = _run_splits(run_dir, cfg, splits)
+    return splits[split], _dataset_name(cfg, split, splits[split]), split, splits
+
+
 def evaluate_run(
     run_path: str | Path,
     *,
@@ -106,40 +158,29 @@ def evaluate_run(
     label_set = LabelSet(tuple(meta.labels), meta.multi_label)
     cfg = _run_config(run_dir)
     needs_train = include_baseline or callable(extra_rows)  # TF-IDF and few-shot rows use the train split
-    if data_file is not None:
-        ds = _file_dataset(data_file, cfg, meta, text_column, label_column)
-        where = ds.meta.get("source") or ds.name or "data"
-        dataset_name = Path(where).name if Path(where).is_file() else where
-        split = "file"
-        if needs_train and cfg is not None:
-            splits = _run_splits(run_dir, cfg, splits)
-    else:
-        splits = _run_splits(run_dir, cfg, splits)
-        ds = splits[split]
-        dataset_name = str(cfg.data.source or cfg.data.train) if cfg is not None else ds.name or "data"
+    columns = (text_column, label_column)
+    ds, dataset_name, split, splits = _eval_rows(
+        run_dir, cfg, meta, data_file, split, columns, splits, needs_train
+    )
     ds = relabel(ds, label_set, dataset_name)
     if len(ds) == 0:
         raise DataError(f"the {split} data is empty", where=dataset_name)
-    notes: list[str] = []
+    notes: list[str] = (
+        [splits.train.meta["rare_classes"]] if splits and "rare_classes" in splits.train.meta else []
+    )
     if limit is not None and limit < len(ds):
         from classifine.data.sample import subsample
 
         notes.append(f"every row scored on the same seeded stratified subset of {limit} of {len(ds)} texts")
         ds = subsample(ds, limit, seed=42)
         split = f"{split} subset"  # never recorded as the run's test metrics
-    start = time.perf_counter()
-    probs = clf.predict_proba(ds.texts, cleaned=True)  # already cleaned once, like the baseline's
-    model_tps = len(ds) / max(time.perf_counter() - start, 1e-9)
-    metrics = compute_metrics(ds.y(), probs, label_set, meta.thresholds if meta.multi_label else None)
-    name = f"{meta.base_model} ({meta.method})"
-    report = EvalReport(model_name=name, dataset=dataset_name, split=split, metrics=metrics, notes=notes)
-    report.add_row(leaderboard_row(name, "fine-tuned", metrics, texts_per_s=model_tps))
+    report = _model_rows(clf, ds, label_set, dataset_name, split, notes)
     if include_baseline:
-        report.baseline, base_tps = baseline_for_run(cfg, splits, ds, split, label_set, notes)
-        if report.baseline is not None:
-            report.add_row(
-                leaderboard_row("tf-idf + logreg", "tf-idf", report.baseline, texts_per_s=base_tps)
-            )
+        stored = clf.tfidf if split in ("test", "file", "test subset", "file subset") else None
+        base = baseline_for_run(cfg, splits, ds, split, label_set, notes, stored=stored)
+        if base is not None:
+            report.baseline = base.metrics
+            report.add_row(leaderboard_row(ROW_NAME, "tf-idf", base.metrics, texts_per_s=base.texts_per_s))
     for row in extra_rows(ds, splits) if callable(extra_rows) else extra_rows:
         report.add_row(row)
     write_report(run_dir, report)

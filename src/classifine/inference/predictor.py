@@ -17,9 +17,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from classifine.artifact import ArtifactMeta
+from classifine.artifact import ArtifactMeta, model_dir
 from classifine.data.clean import make_cleaner
 from classifine.errors import DataError, ModelError
+from classifine.models.tfidf import TfidfModel, mix_probabilities
+from classifine.models.windows import INPUT_KEYS, LongText, encode_windows, pool
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +111,20 @@ class Classifier:
                 where=str(path or ""),
             )
         self._clean = make_cleaner(meta.clean)
+        self.long_text = LongText(**meta.long_text) if meta.long_text else LongText()
+        self._tfidf: TfidfModel | None = None
+
+    @property
+    def tfidf(self) -> TfidfModel | None:
+        """The run's TF-IDF model (loaded on first use), or None when the run has none."""
+        if self._tfidf is None and self.meta.tfidf and self.path is not None:
+            self._tfidf = TfidfModel.load(model_dir(self.path) / self.meta.tfidf)
+        return self._tfidf
+
+    @property
+    def hybrid(self) -> bool:
+        """Whether served probabilities mix in the TF-IDF model's (``hybrid_weight`` > 0)."""
+        return self.meta.hybrid_weight > 0 and self.meta.tfidf is not None
 
     @classmethod
     def load(cls, path: str | Path, *, device: str = "cpu", batch_size: int = 64) -> Classifier:
@@ -125,15 +141,10 @@ class Classifier:
     def multi_label(self) -> bool:
         return self.meta.multi_label
 
-    def _forward(self, batch: list[str]) -> np.ndarray:
-        enc = self.tokenizer(
-            batch, padding=True, truncation=True, max_length=self.meta.max_length, return_tensors="pt"
-        )
-        enc = {
-            k: v.to(self.device)
-            for k, v in enc.items()
-            if k in ("input_ids", "attention_mask", "token_type_ids")
-        }
+    def _forward(self, rows: list[dict[str, list[int]]]) -> np.ndarray:
+        """Probabilities (B, C) of a batch of encoded windows, padded to the batch's longest."""
+        enc = self.tokenizer.pad(rows, padding=True, return_tensors="pt")
+        enc = {k: v.to(self.device) for k, v in enc.items() if k in INPUT_KEYS}
         use_bf16 = self.meta.precision == "bf16" and self.device == "cpu"
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
             logits = self.model(**enc).logits.float()  # (B, C)
@@ -151,16 +162,36 @@ class Classifier:
             >>> clf.predict_proba(["hello", "free money"]).shape
             (2, 2)
         """
+        p_model, p_tfidf = self.predict_parts(texts, cleaned=cleaned)
+        return self.combine(p_model, p_tfidf)
+
+    def predict_parts(
+        self, texts: Sequence[str], *, cleaned: bool = False
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The transformer's probabilities (N, C) and, for a hybrid run, the TF-IDF model's (else None).
+
+        Each text is read as the run was trained (``long_text``: truncated, head + tail, or whole in
+        windows whose probabilities are pooled); windows are batched by length.
+        """
         items = _check_texts(texts) if cleaned else [self._clean(t) for t in _check_texts(texts)]
-        out = np.zeros((len(items), len(self.labels)), dtype=np.float64)
-        if not items:
-            return out
-        order = np.argsort([len(t) for t in items], kind="stable")
+        tfidf = self.tfidf if self.hybrid else None
+        return self._transformer_proba(items), tfidf.predict_proba(items) if tfidf is not None else None
+
+    def combine(self, p_model: np.ndarray, p_tfidf: np.ndarray | None) -> np.ndarray:
+        """The served probabilities: the hybrid mix when the run keeps one, else the transformer's."""
+        if p_tfidf is None or not self.hybrid:
+            return p_model
+        return mix_probabilities(p_model, p_tfidf, self.meta.hybrid_weight)
+
+    def _transformer_proba(self, items: list[str]) -> np.ndarray:
+        windows = encode_windows(self.tokenizer, items, self.meta.max_length, self.long_text)
+        out = np.zeros((len(windows.rows), len(self.labels)), dtype=np.float64)
+        order = np.argsort([len(r["input_ids"]) for r in windows.rows], kind="stable")
         with torch.inference_mode():
-            for start in range(0, len(items), self.batch_size):
+            for start in range(0, len(order), self.batch_size):
                 idx = order[start : start + self.batch_size]
-                out[idx] = self._forward([items[i] for i in idx])
-        return out
+                out[idx] = self._forward([windows.rows[i] for i in idx])
+        return pool(out, windows.doc, len(items), self.multi_label)
 
     def _to_prediction(self, row: np.ndarray, top_k: int | None) -> Prediction:
         scores = {name: float(p) for name, p in zip(self.labels, row, strict=True)}

@@ -14,13 +14,22 @@ from typing import Any
 import numpy as np
 
 from classifine.data.dataset import Dataset
+from classifine.models.windows import LongText, encode_windows, pool
 
 
 class Encoded:
-    """A tokenised dataset: one dict of python lists per row (padding happens in the collator)."""
+    """A tokenised dataset: one dict of python lists per row (padding happens in the collator).
 
-    def __init__(self, rows: list[dict[str, Any]]) -> None:
+    A row is one model window; ``doc[i]`` is the text row ``i`` came from (long texts read in
+    several windows give several rows), ``n_docs`` the number of texts.
+    """
+
+    def __init__(
+        self, rows: list[dict[str, Any]], doc: list[int] | None = None, n_docs: int | None = None
+    ) -> None:
         self.rows = rows
+        self.doc = doc if doc is not None else list(range(len(rows)))
+        self.n_docs = n_docs if n_docs is not None else len(rows)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -33,23 +42,29 @@ class Encoded:
 
     def sorted_by_length(self) -> Encoded:
         """Rows ordered longest first: evaluation batches then carry almost no padding."""
-        return Encoded(sorted(self.rows, key=lambda r: -len(r["input_ids"])))
+        order = sorted(range(len(self.rows)), key=lambda i: -len(self.rows[i]["input_ids"]))
+        return Encoded([self.rows[i] for i in order], [self.doc[i] for i in order], self.n_docs)
 
 
-def encode(ds: Dataset, tokenizer: Any, max_length: int, batch: int = 1000) -> Encoded:
-    """Tokenise ``ds`` once with truncation to ``max_length`` (no padding); targets under ``labels``."""
+def encode(
+    ds: Dataset, tokenizer: Any, max_length: int, long_text: LongText | None = None, batch: int = 1000
+) -> Encoded:
+    """Tokenise ``ds`` once into model windows (no padding); targets under ``labels``.
+
+    ``long_text`` says how texts longer than ``max_length`` are read (default: truncated); every
+    window of a text carries the text's target.
+    """
     y = ds.y()  # (N,) int64 or (N, C) float32
+    settings = long_text or LongText()
     rows: list[dict[str, Any]] = []
+    doc: list[int] = []
     for start in range(0, len(ds), batch):
-        texts = ds.texts[start : start + batch]
-        enc = tokenizer(texts, truncation=True, max_length=max_length, padding=False)
-        keys = [k for k in enc if k in ("input_ids", "attention_mask", "token_type_ids")]
-        for j in range(len(texts)):
-            row = {k: enc[k][j] for k in keys}
-            target = y[start + j]
-            row["labels"] = target.tolist() if ds.multi_label else int(target)
-            rows.append(row)
-    return Encoded(rows)
+        windows = encode_windows(tokenizer, ds.texts[start : start + batch], max_length, settings)
+        for row, d in zip(windows.rows, windows.doc, strict=True):
+            target = y[start + d]
+            rows.append({**row, "labels": target.tolist() if ds.multi_label else int(target)})
+            doc.append(start + d)
+    return Encoded(rows, doc, len(ds))
 
 
 class Collator:
@@ -102,6 +117,19 @@ def tune_thresholds(
         ties = np.flatnonzero(np.isclose(scores, max(scores)))
         out.append(float(grid[ties[len(ties) // 2]]))  # middle of the best plateau generalises best
     return out
+
+
+def pooled_targets(enc: Encoded) -> np.ndarray:
+    """Per-text targets of an encoded split (the target of each text's first window)."""
+    first: dict[int, int] = {}
+    for i, d in enumerate(enc.doc):
+        first.setdefault(d, i)
+    return np.asarray([enc.rows[first[d]]["labels"] for d in range(enc.n_docs)])
+
+
+def pooled_probabilities(logits: np.ndarray, enc: Encoded, multi_label: bool) -> np.ndarray:
+    """Per-text probabilities (N, C) of an encoded split from its windows' logits (W, C)."""
+    return pool(probabilities(logits, multi_label), enc.doc, enc.n_docs, multi_label)
 
 
 def predict_logits(

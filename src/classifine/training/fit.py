@@ -28,11 +28,13 @@ import numpy as np
 from classifine.artifact import ArtifactMeta, atomic_dir, library_versions, write_json
 from classifine.config import Config
 from classifine.data.dataset import DatasetSplits
-from classifine.errors import DataError, ModelError
+from classifine.errors import ClassifineError, DataError, ModelError
 from classifine.evaluation.metrics import headline_metrics
 from classifine.models.build import build_for_training, hf_progress, save_trained
+from classifine.models.tfidf import TFIDF_FOLDER, FittedTfidf, fit_tfidf, mix_probabilities
 from classifine.training import data as tdata
 from classifine.training.callbacks import ProgressCallback, StateCallback, TimeBudgetCallback
+from classifine.training.hybrid import HybridDecision, decide
 from classifine.training.losses import make_loss
 from classifine.training.plan import TrainPlan, make_plan
 from classifine.training.runs import seconds_before, start_point, work_dir_for
@@ -119,9 +121,12 @@ def _make_trainer(
         callbacks.append(TimeBudgetCallback(plan.max_train_minutes))
     callbacks.extend(extra)
 
+    targets = tdata.pooled_targets(parts.val) if has_eval else np.zeros(0)
+
     def compute_metrics(pred: Any) -> dict[str, float]:
-        probs = tdata.probabilities(_logits_only(pred.predictions, None), plan.multi_label)
-        return headline_metrics(pred.label_ids, probs, plan.multi_label, plan.threshold)
+        # Evaluation runs over the windows in parts.val's order; pooling gives one score per text.
+        probs = tdata.pooled_probabilities(_logits_only(pred.predictions, None), parts.val, plan.multi_label)
+        return headline_metrics(targets, probs, plan.multi_label, plan.threshold)
 
     trainer = Trainer(
         model=parts.model,
@@ -148,14 +153,15 @@ def _prepare(splits: DatasetSplits, plan: TrainPlan) -> _Parts:
         model.config.use_cache = False
     weights = np.asarray(plan.class_weights, dtype=np.float32) if plan.class_weights else None
     loss_fn = make_loss(plan.loss, multi_label=plan.multi_label, weights=weights, gamma=plan.focal_gamma)
-    train_enc = tdata.encode(splits.train, tokenizer, plan.max_length)
-    val_enc = tdata.encode(splits.validation, tokenizer, plan.max_length).sorted_by_length()
+    train_enc = tdata.encode(splits.train, tokenizer, plan.max_length, plan.long_text)
+    val_enc = tdata.encode(splits.validation, tokenizer, plan.max_length, plan.long_text).sorted_by_length()
     logger.info(
-        "model %s (%s, %s), max_length %d, %d train / %d validation rows, precision %s, lr %g",
+        "model %s (%s, %s), max_length %d (%s), %d train / %d validation windows, precision %s, lr %g",
         plan.spec.name,
         plan.spec.family,
         plan.method,
         plan.max_length,
+        plan.long_text.mode,
         len(train_enc),
         len(val_enc),
         plan.precision,
@@ -226,7 +232,8 @@ def _fit(
         # transformers' own Trainer calls a method it has deprecated; the warning is not the user's.
         warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*", category=FutureWarning)
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    summary = _finish(trainer, parts, plan)
+    tfidf = _fit_tfidf(splits, plan.seed)
+    summary = _finish(trainer, parts, plan, tfidf)
     summary["train"] = {
         "seconds": round(earlier + time.perf_counter() - started, 2),
         "epochs": float(trainer.state.epoch or 0.0),
@@ -236,7 +243,7 @@ def _fit(
         "resumed_from": checkpoint.name if checkpoint else None,
         **{k: v for k, v in plan.describe().items() if k not in ("threads",)},
     }
-    _write_artifact(run_dir, trainer, parts, plan, splits, summary, snapshot)
+    _write_artifact(run_dir, trainer, parts, plan, splits, summary, snapshot, tfidf)
     shutil.rmtree(work, ignore_errors=True)
     logger.info("run written to %s", run_dir)
     return run_dir
@@ -254,34 +261,61 @@ def _mean_train_loss(log_history: list[dict[str, Any]]) -> float:
     return total / steps if steps else float("nan")
 
 
-def _finish(trainer: Any, parts: _Parts, plan: TrainPlan) -> dict[str, Any]:
-    """Validation metrics of the final (best) model in float32 and, for multi-label, tuned thresholds."""
+def _fit_tfidf(splits: DatasetSplits, seed: int) -> FittedTfidf | None:
+    """The run's TF-IDF model (for the report's baseline row and the hybrid), or None if it cannot fit."""
+    try:
+        return fit_tfidf(splits.train, splits.validation, seed=seed)
+    except ClassifineError as exc:
+        logger.warning("no TF-IDF model for this run: %s", exc)
+        return None
+
+
+def _finish(trainer: Any, parts: _Parts, plan: TrainPlan, tfidf: FittedTfidf | None) -> dict[str, Any]:
+    """Validation metrics of the served model (the best checkpoint in float32, mixed with TF-IDF when the
+    hybrid is kept), the hybrid decision and, for multi-label, thresholds tuned on those probabilities."""
     import torch
 
     multi = plan.multi_label
     thresholds: list[float] | None = [plan.threshold] * len(plan.labels) if multi else None
     best: dict[str, float] = {}
+    decision = HybridDecision(0.0, plan.selection.metric)
     # Training may have wrapped forward() in bf16 autocast: strip it so these metrics match a reloaded model.
     model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
     if len(parts.val) > 0:
-        logits, targets = tdata.predict_logits(
+        logits, window_targets = tdata.predict_logits(
             model, parts.val, tdata.Collator(parts.tokenizer), plan.eval_batch_size
         )
-        probs = tdata.probabilities(logits, multi)
+        targets = tdata.pooled_targets(parts.val)
+        probs = tdata.pooled_probabilities(logits, parts.val, multi)
+        p_tfidf = tfidf.validation_proba if tfidf is not None else None
+        sel = plan.selection
+        decision = decide(plan.hybrid, targets, probs, p_tfidf, multi_label=multi, metric=sel.metric)
+        if decision.kept and p_tfidf is not None:
+            probs = mix_probabilities(probs, p_tfidf, decision.weight)
         if multi and plan.tune_thresholds:
             thresholds = tdata.tune_thresholds(targets, probs, plan.threshold)
         best = headline_metrics(targets, probs, multi, thresholds or plan.threshold)
-        best["loss"] = float(parts.loss_fn({"logits": torch.from_numpy(logits)}, torch.from_numpy(targets)))
+        window_loss = parts.loss_fn({"logits": torch.from_numpy(logits)}, torch.from_numpy(window_targets))
+        best["loss"] = float(window_loss)
     history = [
         {k.removeprefix("eval_"): v for k, v in e.items() if k.startswith("eval_") or k in ("epoch", "step")}
         for e in trainer.state.log_history
         if "eval_loss" in e
     ]
+    if decision.scores:
+        logger.info(
+            "validation %s: transformer %.4f, tf-idf %.4f, hybrid %.4f (tf-idf share %.1f): %s",
+            decision.metric, decision.scores["transformer"], decision.scores["tfidf"],
+            decision.scores["hybrid"], decision.scores["hybrid_weight"],
+            "serving the hybrid" if decision.kept else "serving the transformer alone",
+        )  # fmt: skip
     return {
         "validation": best,
         "history": history,
         "thresholds": thresholds,
         "precision": plan.precision,
+        "hybrid": {"weight": decision.weight, "setting": plan.hybrid, "validation": decision.scores},
+        "tfidf": tfidf.model.params if tfidf is not None else None,
         "best_checkpoint": Path(trainer.state.best_model_checkpoint).name
         if trainer.state.best_model_checkpoint
         else None,
@@ -296,9 +330,12 @@ def _write_artifact(
     splits: DatasetSplits,
     summary: dict[str, Any],
     snapshot: DatasetSplits | None,
+    tfidf: FittedTfidf | None,
 ) -> None:
     resolved = plan.config.model_copy(deep=True)
     resolved.output.name = run_dir.name
+    weight = float(summary["hybrid"]["weight"])
+    resolved.model.hybrid = "on" if weight > 0 else "off"  # what validation decided, for a repeat run
     meta = ArtifactMeta(
         labels=list(plan.labels),
         problem_type="multi_label" if plan.multi_label else "single_label",
@@ -313,12 +350,17 @@ def _write_artifact(
         data_fingerprint=splits.train.fingerprint(),
         metrics={k: float(v) for k, v in summary["validation"].items() if np.isfinite(v)},
         clean=resolved.data.clean.model_dump(),
+        long_text=plan.long_text.to_dict(),
+        tfidf=TFIDF_FOLDER if tfidf is not None else None,
+        hybrid_weight=weight,
     )
     with atomic_dir(run_dir, overwrite=resolved.output.overwrite) as tmp:
         model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
         # A 4-bit base cannot be merged exactly: QLoRA keeps the adapter, applied to the full base at load.
         merge = (plan.lora is None or plan.lora.merge) and plan.method != "qlora"
         save_trained(model, parts.tokenizer, tmp / "model", meta, merge=merge)
+        if tfidf is not None:
+            tfidf.model.save(tmp / "model" / TFIDF_FOLDER)
         if snapshot is not None:
             from classifine.data.catalog import write_splits
 

@@ -22,6 +22,7 @@ from classifine.config import Config, default_learning_rate
 from classifine.data.dataset import DatasetSplits
 from classifine.errors import ConfigError, suggestion
 from classifine.models.lora import LoraSettings
+from classifine.models.windows import LongText, choose_mode, token_lengths
 from classifine.models.zoo import ModelSpec, resolve
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ class TrainPlan:
     spec: ModelSpec
     method: str
     max_length: int
+    long_text: LongText
+    hybrid: str  # auto | on | off: the TF-IDF mix; "auto" is decided on validation after training
     lora: LoraSettings | None
     epochs: float
     max_steps: int | None
@@ -77,6 +80,7 @@ class TrainPlan:
             "family": self.spec.family,
             "method": self.method,
             "max_length": self.max_length,
+            "long_text": self.long_text.mode,
             "learning_rate": self.learning_rate,
             "batch_size": self.batch_size,
             "epochs": self.epochs,
@@ -96,6 +100,22 @@ def _max_length(cfg: Config, spec: ModelSpec) -> int:
         )
         return spec.length_cap
     return wanted
+
+
+def _long_text(cfg: Config, spec: ModelSpec, max_length: int, splits: DatasetSplits) -> LongText:
+    """How long texts are read: the config's choice, or (``auto``) from the training texts' lengths."""
+    mode: str = cfg.model.long_text
+    if mode == "auto":
+        from classifine.models.build import load_tokenizer
+
+        tokenizer = load_tokenizer(spec.source, spec.needs_pad_token)
+        lengths = token_lengths(tokenizer, splits.train.texts)
+        mode = choose_mode(lengths, max_length)
+        over = sum(n > max_length for n in lengths) / max(len(lengths), 1)
+        logger.info(
+            "long_text=auto: %.0f%% of training texts exceed %d tokens: %s", 100 * over, max_length, mode
+        )
+    return LongText(mode=mode, stride=max(max_length // 4, 1), max_windows=8, head=max(max_length // 4, 1))  # type: ignore[arg-type]
 
 
 def _selection(cfg: Config) -> Selection:
@@ -144,11 +164,14 @@ def make_plan(cfg: Config, splits: DatasetSplits) -> TrainPlan:
     spec = resolve(cfg.model.name)
     multi = splits.label_set.multi_label
     weights = class_weights(splits.train, t.class_weights)
+    max_length = _max_length(cfg, spec)
     plan = TrainPlan(
         config=cfg,
         spec=spec,
         method=cfg.model.method,
-        max_length=_max_length(cfg, spec),
+        max_length=max_length,
+        long_text=_long_text(cfg, spec, max_length, splits),
+        hybrid=cfg.model.hybrid,
         lora=_lora(cfg, spec),
         epochs=t.epochs,
         max_steps=t.max_steps,
@@ -183,6 +206,7 @@ def _with_resolved_config(plan: TrainPlan, splits: DatasetSplits) -> TrainPlan:
     cfg.data.multi_label = plan.multi_label
     cfg.data.labels = list(plan.labels)
     cfg.model.max_length = plan.max_length
+    cfg.model.long_text = plan.long_text.mode
     if plan.lora is not None:
         targets = plan.lora.targets
         cfg.model.lora.target_modules = "all-linear" if isinstance(targets, str) else list(targets)

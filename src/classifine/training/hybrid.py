@@ -1,0 +1,79 @@
+"""The hybrid: a weighted mix of the transformer's and the TF-IDF model's probabilities.
+
+The TF-IDF share is chosen on the validation split (the TF-IDF model scored there was fit on the
+training split alone, so both sides are out-of-sample). ``model.hybrid: auto`` keeps the mix only
+when it beats the transformer alone on the selection metric; ``on`` always mixes; ``off`` never.
+
+Example:
+    >>> decision = decide("auto", y_val, p_transformer, p_tfidf, multi_label=False, metric="macro_f1")
+    >>> decision.weight  # doctest: +SKIP
+    0.3
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from classifine.evaluation.metrics import headline_metrics
+from classifine.models.tfidf import mix_probabilities
+
+#: TF-IDF shares tried; 0 (the transformer alone) is the reference, 1 (TF-IDF alone) is not served.
+WEIGHTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+@dataclass(frozen=True)
+class HybridDecision:
+    """The TF-IDF share served (0: the transformer alone) and the validation scores behind it."""
+
+    weight: float
+    metric: str
+    scores: dict[str, float] = field(default_factory=dict)  # transformer, tfidf, hybrid (best share)
+
+    @property
+    def kept(self) -> bool:
+        return self.weight > 0
+
+
+def _score(
+    y: np.ndarray, probs: np.ndarray, multi: bool, metric: str, threshold: float
+) -> tuple[float, float]:
+    """(the selection metric, minus the log-loss): higher is better for both; the second breaks ties."""
+    p = np.clip(probs, 1e-7, 1 - 1e-7)
+    if multi:
+        loss = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    else:
+        loss = float(-np.mean(np.log(p[np.arange(len(y)), np.asarray(y, dtype=np.int64)])))
+    if metric == "loss":
+        return -loss, -loss
+    return headline_metrics(y, probs, multi, threshold)[metric], -loss
+
+
+def decide(
+    setting: str,
+    y: np.ndarray,
+    p_model: np.ndarray,
+    p_tfidf: np.ndarray | None,
+    *,
+    multi_label: bool,
+    metric: str = "macro_f1",
+    threshold: float = 0.5,
+) -> HybridDecision:
+    """Choose the TF-IDF share on validation (``setting``: auto, on or off).
+
+    Example:
+        >>> decide("off", y, p, q, multi_label=False).weight
+        0.0
+    """
+    if setting == "off" or p_tfidf is None or len(y) == 0:
+        return HybridDecision(0.0, metric)
+    alone = _score(y, p_model, multi_label, metric, threshold)
+    tfidf = _score(y, p_tfidf, multi_label, metric, threshold)
+    tried = {
+        w: _score(y, mix_probabilities(p_model, p_tfidf, w), multi_label, metric, threshold) for w in WEIGHTS
+    }
+    best = max(WEIGHTS, key=lambda w: (tried[w], -w))
+    scores = {"transformer": alone[0], "tfidf": tfidf[0], "hybrid": tried[best][0], "hybrid_weight": best}
+    keep = setting == "on" or tried[best] > alone
+    return HybridDecision(best if keep else 0.0, metric, scores)
