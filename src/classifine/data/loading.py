@@ -122,7 +122,8 @@ def rare_classes(train: ParsedFrame, minimum: int | None, action: str) -> RareCl
     rare = {n: len(t) for n, t in sorted(texts_of.items()) if len(t) < minimum}
     if not rare:
         return RareClasses()
-    target = OTHER if action == "merge" else None
+    merged = set().union(*(texts_of[n] for n in rare)) | texts_of.get(OTHER, set())
+    target = OTHER if action == "merge" and len(merged) >= minimum else None  # a too-small 'other' goes too
     shown = ", ".join(f"'{n}' ({k} text{'s' * (k != 1)})" for n, k in rare.items())
     note = f"data.min_examples_per_class={minimum}: {'merged into ' + OTHER if target else 'dropped'} {shown}"
     logger.warning("%s", note)

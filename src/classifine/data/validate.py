@@ -57,12 +57,15 @@ def _percentiles(values: list[int]) -> dict[str, float]:
 def overlap_stats(train: Dataset, test: Dataset) -> dict[str, float]:
     """Test rows whose text (case-folded, whitespace-collapsed) also occurs in ``train``.
 
+    ``train`` is every row that is not test (``data inspect --test`` passes the data file,
+    ``validate`` the train and validation splits), so both count the same. Empty texts never count.
+
     Example:
         >>> overlap_stats(train, test)["test_rows"]
         0
     """
-    seen = {text_key(t) for t in train.texts}
-    keys = [text_key(t) for t in test.texts]
+    seen = {k for t in train.texts if (k := text_key(t))}
+    keys = [k for t in test.texts if (k := text_key(t))]
     shared_rows = sum(k in seen for k in keys)
     return {
         "shared_texts": len(seen & set(keys)),
@@ -218,11 +221,12 @@ def inspect_dataset(
         1
     """
     sizes = None
-    every = data if isinstance(data, Dataset) else data.train
+    every = seen_in_training = data if isinstance(data, Dataset) else data.train
     if isinstance(data, DatasetSplits):
         sizes = {split: len(part) for split, part in data.items()}
         test = test if test is not None else data.test
         every = concat([part for _, part in data.items()], data.train.name)
+        seen_in_training = concat([data.train, data.validation], data.train.name)
         data = data.train
     ds = data
     counts = ds.class_counts()
@@ -257,7 +261,7 @@ def inspect_dataset(
             over_512=float(np.mean(arr > 512)) if len(arr) else 0.0,
         )
     if test is not None:
-        report.overlap = overlap_stats(ds, test)
+        report.overlap = overlap_stats(seen_in_training, test)
     if ds.multi_label:
         per_row = [len(r) for r in ds.labels]
         report.notes.append(f"labels per row: mean {np.mean(per_row):.2f}, max {max(per_row, default=0)}")
