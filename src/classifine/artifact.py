@@ -31,6 +31,42 @@ META_FILE = "classifine.json"
 FORMAT_VERSION = 1
 
 
+class ParityRecord(BaseModel):
+    """How an exported model's predictions compare with torch fp32 (no autocast) on the same texts.
+
+    ``agreement`` is the share of texts with the same decision (the same label; for multi-label
+    the same set of labels over their thresholds); ``max_abs_diff`` the largest probability
+    difference over every text and label; the accuracies are against the gold labels
+    (subset accuracy for multi-label).
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    split: str
+    texts: int
+    agreement: float
+    max_abs_diff: float
+    accuracy: float
+    torch_accuracy: float
+    min_agreement: float
+    max_allowed_diff: float | None = None
+
+
+class ExportRecord(BaseModel):
+    """One exported graph beside the weights (``model.onnx`` or ``model.int8.onnx``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    file: str
+    sha256: str
+    size_bytes: int
+    opset: int
+    parity: ParityRecord
+    passed: bool
+    created: str
+    versions: dict[str, str] = Field(default_factory=dict)
+
+
 class ArtifactMeta(BaseModel):
     """Contents of ``model/classifine.json``."""
 
@@ -54,6 +90,7 @@ class ArtifactMeta(BaseModel):
     long_text: dict[str, Any] = Field(default_factory=dict)  # how long texts are read (models.windows)
     tfidf: str | None = None  # folder (inside model/) of the run's TF-IDF model
     hybrid_weight: float = Field(0.0, ge=0.0, le=1.0)  # TF-IDF share of served probabilities
+    exports: dict[str, ExportRecord] = Field(default_factory=dict)  # ONNX exports (classifine export)
 
     @property
     def multi_label(self) -> bool:
@@ -117,8 +154,9 @@ def read_meta(path: str | Path) -> ArtifactMeta:
 
 
 def write_meta(folder: str | Path, meta: ArtifactMeta) -> None:
-    """Write ``classifine.json`` into ``folder``."""
-    Path(folder, META_FILE).write_text(json.dumps(meta.model_dump(mode="json"), indent=2), encoding="utf-8")
+    """Write ``classifine.json`` into ``folder`` atomically (a reader never sees half a file)."""
+    with atomic_file(Path(folder, META_FILE)) as tmp:
+        tmp.write_text(json.dumps(meta.model_dump(mode="json"), indent=2), encoding="utf-8")
 
 
 def _umask_mode(full: int) -> int:

@@ -35,6 +35,12 @@ def predict(
     text_column: str = typer.Option("text", "--text-column", help="Text column of --input."),
     top_k: int | None = typer.Option(None, "--top-k", min=1, help="Show the K best labels with scores."),
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Texts per forward pass."),
+    engine: str = typer.Option(
+        "auto",
+        "--engine",
+        help="torch, onnx, onnx-int8 (after 'classifine export') or auto: the fastest export "
+        "that passed its parity check, else torch.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print predictions as JSON."),
 ) -> None:
     """Predict labels for --text TEXT ... or for a file (--input FILE --output FILE)."""
@@ -44,7 +50,7 @@ def predict(
         raise DataError("give either --text (one or more) or --input FILE --output FILE", hint="see --help")
     if input is not None and output is None:
         raise DataError("--input needs --output FILE", hint="e.g. --output predictions.jsonl")
-    clf = Classifier.load(run, batch_size=batch_size)
+    clf = Classifier.load(run, engine=engine, batch_size=batch_size)
     if input is not None and output is not None:
         rows = clf.predict_file(
             input, output, text_column=text_column, top_k=top_k, progress=progress_enabled()

@@ -153,7 +153,9 @@ def evaluate_run(
         raise DataError(f"unknown split '{split}'", hint="use test or validation")
     folder = model_dir(run_path)
     run_dir = folder.parent if folder.name == "model" else folder
-    clf = Classifier.load(folder)
+    # The trained weights, not an export: the recorded test metrics describe the model itself
+    # ('classifine export' reports each export's accuracy beside torch's).
+    clf = Classifier.load(folder, engine="torch")
     meta = clf.meta
     label_set = LabelSet(tuple(meta.labels), meta.multi_label)
     cfg = _run_config(run_dir)

@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
+from scipy.special import expit, softmax
 
-from classifine.artifact import ArtifactMeta, model_dir
+from classifine.artifact import ArtifactMeta, model_dir, read_meta
 from classifine.data.clean import make_cleaner
 from classifine.errors import DataError, ModelError
+from classifine.inference.engines import Engine, load_engine, select_engine
 from classifine.models.tfidf import TfidfModel, mix_probabilities
-from classifine.models.windows import INPUT_KEYS, LongText, encode_windows, pool
+from classifine.models.windows import LongText, encode_windows, pool
 
 logger = logging.getLogger(__name__)
 
@@ -43,21 +44,13 @@ class Prediction:
         return {"label": self.label, "scores": self.scores, "top_k": [list(p) for p in self.top_k]}
 
 
-def _load_model(path: Path) -> tuple[Any, Any, ArtifactMeta]:
-    """(model, tokenizer, meta) for inference, without the per-weight loading progress bar."""
-    from transformers.utils import logging as hf_logging
-
-    # A small model loads in well under a second; the bar would only clutter CLI and server output.
-    shown = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        from classifine.models.build import load_trained
-
-        model, tokenizer, meta = load_trained(path)
-        return model, tokenizer, meta
-    finally:
-        if shown:
-            hf_logging.enable_progress_bar()
+def _engine_labels(engine: Engine) -> int | None:
+    """The class count an engine produces, when it can tell without running."""
+    model = getattr(engine, "model", None)
+    if model is not None:
+        return getattr(getattr(model, "config", None), "num_labels", None)
+    count = getattr(engine, "num_labels", None)
+    return count if isinstance(count, int) else None
 
 
 def _check_texts(texts: Any) -> list[str]:
@@ -73,6 +66,10 @@ def _check_texts(texts: Any) -> list[str]:
 class Classifier:
     """A trained classifier ready to predict; build it with :meth:`Classifier.load`.
 
+    The network runs in an engine (``runner``: torch, or an ONNX Runtime export) that maps token
+    arrays to logits; tokenising, long-text windows, softmax/sigmoid, the TF-IDF mix, thresholds,
+    top-k and ordering happen here, once for every engine.
+
     Example:
         >>> Classifier.load("runs/trec-6").predict(["Who wrote Hamlet?"])[0].label
         'HUM'
@@ -80,27 +77,25 @@ class Classifier:
 
     def __init__(
         self,
-        model: Any,
+        runner: Engine,
         tokenizer: Any,
         meta: ArtifactMeta,
         *,
-        device: str = "cpu",
         batch_size: int = 64,
         path: Path | None = None,
     ) -> None:
         if batch_size < 1:
             raise DataError(f"batch_size must be at least 1, got {batch_size}")
-        num_labels = getattr(getattr(model, "config", None), "num_labels", len(meta.labels))
-        if num_labels != len(meta.labels):
+        num_labels = _engine_labels(runner)
+        if num_labels is not None and num_labels != len(meta.labels):
             raise ModelError(
                 f"the model has {num_labels} outputs but classifine.json lists {len(meta.labels)} labels",
                 where=str(path or ""),
                 hint="retrain or repair classifine.json",
             )
-        self.model = model.to(device).eval()
+        self.runner = runner
         self.tokenizer = tokenizer
         self.meta = meta
-        self.device = device
         self.batch_size = batch_size
         self.path = path
         self.labels: list[str] = list(meta.labels)
@@ -127,15 +122,32 @@ class Classifier:
         return self.meta.hybrid_weight > 0 and self.meta.tfidf is not None
 
     @classmethod
-    def load(cls, path: str | Path, *, device: str = "cpu", batch_size: int = 64) -> Classifier:
+    def load(
+        cls, path: str | Path, *, engine: str = "auto", device: str = "cpu", batch_size: int = 64
+    ) -> Classifier:
         """Load a run folder (or its ``model/`` folder) for prediction.
 
+        Args:
+            path: a run folder written by ``classifine train`` (or its ``model/`` folder).
+            engine: ``torch``, ``onnx``, ``onnx-int8`` (written by ``classifine export``) or
+                ``auto``: int8 when it exists and passed its parity check, then ONNX, else torch.
+            device: ``cpu`` or a torch device such as ``cuda`` (torch engine only).
+            batch_size: texts (windows) per forward pass.
+
         Example:
-            >>> clf = Classifier.load("runs/sms-spam-minilm", batch_size=32)
+            >>> clf = Classifier.load("runs/sms-spam-minilm", engine="onnx-int8", batch_size=32)
+            >>> clf.engine
+            'onnx-int8'
         """
-        folder = Path(path)
-        model, tokenizer, meta = _load_model(folder)
-        return cls(model, tokenizer, meta, device=device, batch_size=batch_size, path=folder)
+        folder = model_dir(path)
+        name = select_engine(engine, folder, read_meta(folder), device)
+        runner, tokenizer, meta = load_engine(name, folder, device=device)
+        return cls(runner, tokenizer, meta, batch_size=batch_size, path=Path(path))
+
+    @property
+    def engine(self) -> str:
+        """The name of the engine in use: ``torch``, ``onnx`` or ``onnx-int8``."""
+        return self.runner.name
 
     @property
     def multi_label(self) -> bool:
@@ -143,13 +155,10 @@ class Classifier:
 
     def _forward(self, rows: list[dict[str, list[int]]]) -> np.ndarray:
         """Probabilities (B, C) of a batch of encoded windows, padded to the batch's longest."""
-        enc = self.tokenizer.pad(rows, padding=True, return_tensors="pt")
-        enc = {k: v.to(self.device) for k, v in enc.items() if k in INPUT_KEYS}
-        use_bf16 = self.meta.precision == "bf16" and self.device == "cpu"
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
-            logits = self.model(**enc).logits.float()  # (B, C)
-        probs = torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)
-        return probs.cpu().numpy().astype(np.float64)
+        enc = self.tokenizer.pad(rows, padding=True, return_tensors="np")
+        arrays = {k: np.asarray(enc[k]) for k in self.runner.input_names if k in enc}  # each (B, T)
+        logits = self.runner.logits(arrays).astype(np.float64)  # (B, C)
+        return expit(logits) if self.multi_label else softmax(logits, axis=-1)
 
     def predict_proba(self, texts: Sequence[str], *, cleaned: bool = False) -> np.ndarray:
         """Class probabilities, shape (N, C): softmax for single-label, sigmoid for multi-label.
@@ -187,10 +196,9 @@ class Classifier:
         windows = encode_windows(self.tokenizer, items, self.meta.max_length, self.long_text)
         out = np.zeros((len(windows.rows), len(self.labels)), dtype=np.float64)
         order = np.argsort([len(r["input_ids"]) for r in windows.rows], kind="stable")
-        with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                idx = order[start : start + self.batch_size]
-                out[idx] = self._forward([windows.rows[i] for i in idx])
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            out[idx] = self._forward([windows.rows[i] for i in idx])
         return pool(out, windows.doc, len(items), self.multi_label)
 
     def _to_prediction(self, row: np.ndarray, top_k: int | None) -> Prediction:
