@@ -148,3 +148,37 @@ def test_lora_fit_keeps_adapter_and_matches_metrics(tiny_models: dict[str, Path]
     metrics = json.loads((run / "metrics.json").read_text())["validation"]
     assert float((probs.argmax(1) == splits.validation.y()).mean()) == pytest.approx(metrics["accuracy"])
     assert metrics["accuracy"] >= 0.75
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_export_onnx_parity_and_engines_agree(
+    tiny_models: dict[str, Path], tmp_path: Path, family: str
+) -> None:
+    from classifine.export import export_run
+    from classifine.inference.predictor import Classifier
+
+    splits = toy_splits()
+    cfg = tiny_config(tiny_models[family], "full", epochs=8, learning_rate=LEARNING_RATE.get(family, 1e-2))
+    run = fit(splits, cfg, tmp_path / "run", progress=False)
+    result = export_run(run, int8=True, data=splits.validation)
+
+    fp32, int8 = result.records["onnx"], result.records["onnx-int8"]
+    assert result.family == family and fp32.passed, fp32
+    assert fp32.parity.texts == len(splits.validation) and fp32.parity.agreement == 1.0
+    assert fp32.parity.max_abs_diff < 1e-4
+    assert fp32.parity.accuracy == fp32.parity.torch_accuracy
+    val_accuracy = json.loads((run / "metrics.json").read_text())["validation"]["accuracy"]
+    assert fp32.parity.torch_accuracy == pytest.approx(val_accuracy)
+    # int8 is checked and recorded for every family; on these 32 texts it agrees on all labels
+    assert int8.parity.texts == fp32.parity.texts and int8.passed and int8.parity.agreement == 1.0
+    assert int8.size_bytes < fp32.size_bytes
+
+    texts = splits.test.texts
+    by_engine = {e: Classifier.load(run, engine=e) for e in ("torch", "onnx")}
+    torch_preds = by_engine["torch"].predict(texts)
+    onnx_preds = by_engine["onnx"].predict(texts)
+    assert [p.label for p in onnx_preds] == [p.label for p in torch_preds]
+    for a, b in zip(onnx_preds, torch_preds, strict=True):
+        assert a.scores == pytest.approx(b.scores, abs=1e-4)
+    one_by_one = Classifier.load(run, engine="onnx", batch_size=1).predict_proba(texts[:5])
+    np.testing.assert_allclose(one_by_one, by_engine["torch"].predict_proba(texts[:5]), atol=1e-4)

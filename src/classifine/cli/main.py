@@ -23,7 +23,7 @@ app = typer.Typer(
 )
 
 # Each verb lives in its own module exposing ``register(app)``.
-_VERBS = ("demo", "datasets", "data", "validate", "models", "train", "evaluate", "predict", "label")
+_VERBS = ("demo", "datasets", "data", "validate", "models", "train", "evaluate", "predict", "export", "label")
 
 
 @app.callback()
