@@ -64,6 +64,7 @@ class ExportRecord(BaseModel):
     parity: ParityRecord
     passed: bool
     created: str
+    quantization: str | None = None
     versions: dict[str, str] = Field(default_factory=dict)
 
 

@@ -1,4 +1,4 @@
-"""Write a trained classifier as an ONNX graph (fp32) and quantise it to int8.
+"""Write a trained classifier as an fp32 ONNX graph.
 
 The graph maps token arrays to logits with dynamic batch and sequence axes. It is traced with
 ``torch.export`` (``torch.onnx.export(..., dynamo=True)``): the legacy TorchScript exporter runs
@@ -6,7 +6,6 @@ without error on these models but gives wrong logits.
 
 Example:
     >>> opset = export_onnx(model, tokenizer, Path("model/model.onnx"), family="bert")
-    >>> quantize_int8(Path("model/model.onnx"), Path("model/model.int8.onnx"))
 """
 
 from __future__ import annotations
@@ -69,11 +68,11 @@ class _RootChatter(logging.Filter):
         return record.levelno >= logging.WARNING and "pre-processing" not in record.getMessage()
 
 
-_CHATTY = ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript", "onnx_ir")
+_CHATTY = ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript", "onnx_ir", "onnxruntime")
 
 
 @contextlib.contextmanager
-def _quiet() -> Iterator[None]:
+def quiet() -> Iterator[None]:
     """Hide exporter and quantiser progress lines, per-node notes and warnings about torchvision."""
     loggers = [logging.getLogger(n) for n in _CHATTY]
     levels = [lg.level for lg in loggers]
@@ -91,7 +90,7 @@ def _quiet() -> Iterator[None]:
             lg.setLevel(level)
 
 
-def _reason(exc: BaseException) -> str:
+def reason(exc: BaseException) -> str:
     """The useful line of an exporter error (its summary, without the advice to file a bug)."""
     text = str(exc)
     marker = "## Exception summary"
@@ -108,7 +107,7 @@ def _trace(model: Any, tokenizer: Any, path: Path) -> int:
     enc = tokenizer(list(SAMPLE_TEXTS), padding=True, return_tensors="pt")
     kwargs = {n: enc[n] for n in names}
     axes = {n: {0: "batch", 1: "sequence"} for n in names}
-    with _quiet(), torch.inference_mode(False), torch.no_grad():
+    with quiet(), torch.inference_mode(False), torch.no_grad():
         program = torch.onnx.export(
             _logits_module(model, names),
             (),
@@ -158,7 +157,7 @@ def export_onnx(model: Any, tokenizer: Any, path: Path, *, family: str) -> int:
             return _trace(model, tokenizer, path)
         except Exception as exc:
             first = first or exc
-            logger.info("%s: tracing with %s attention failed (%s)", family, attention, _reason(exc))
+            logger.info("%s: tracing with %s attention failed (%s)", family, attention, reason(exc))
         finally:
             if settable:
                 model.set_attn_implementation(current)
@@ -170,27 +169,6 @@ def _export_error(family: str, exc: BaseException) -> ModelError:
     if isinstance(exc, ModelError):
         return ModelError(f"the {family} model cannot be exported to ONNX: {exc.message}", hint=exc.hint)
     return ModelError(
-        f"the {family} model cannot be exported to ONNX ({type(exc).__name__}: {_reason(exc)})",
+        f"the {family} model cannot be exported to ONNX ({type(exc).__name__}: {reason(exc)})",
         hint="serve it with engine torch; 'classifine export -v' shows the exporter's log",
     )
-
-
-def quantize_int8(src: Path, dst: Path) -> None:
-    """Dynamic int8 quantisation of an fp32 graph (int8 weights, activations quantised per batch).
-
-    The exporter's ``value_info`` (intermediate shapes) is dropped first: the quantiser's own
-    shape inference fails on the symbolic shapes ``torch.export`` writes there.
-
-    Example:
-        >>> quantize_int8(Path("model/model.onnx"), Path("model/model.int8.onnx"))
-    """
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    graph = onnx.load(str(src))
-    del graph.graph.value_info[:]
-    try:
-        with _quiet():
-            quantize_dynamic(graph, str(dst), weight_type=QuantType.QInt8)
-    except Exception as exc:
-        raise ModelError(f"int8 quantisation failed ({type(exc).__name__}: {_reason(exc)})") from None

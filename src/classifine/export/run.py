@@ -20,12 +20,15 @@ import numpy as np
 from classifine.artifact import ArtifactMeta, ExportRecord, atomic_file, model_dir, read_meta, write_meta
 from classifine.data.dataset import Dataset
 from classifine.errors import ModelError
-from classifine.export.onnx import export_onnx, quantize_int8
+from classifine.export.onnx import export_onnx
 from classifine.export.parity import FP32_LIMITS, INT8_LIMITS, cap, compare, parity_data, passed
+from classifine.export.quantize import DESCRIPTIONS, SCHEMES, quantize_int8
 from classifine.inference.engines import EXPORT_FILES, OnnxEngine, TorchEngine, file_sha256, load_torch_model
 from classifine.inference.predictor import Classifier
 
 logger = logging.getLogger(__name__)
+
+Context = tuple[Classifier, np.ndarray, Dataset, str]  # reference, its probs (N, C), texts, split name
 
 
 @dataclass
@@ -79,8 +82,9 @@ def _check(
     file: Path,
     final_name: str,
     opset: int,
-    context: tuple[Classifier, np.ndarray, Dataset, str],
+    context: Context,
     limits: dict[str, float | None],
+    scheme: str | None = None,
 ) -> ExportRecord:
     """Run the graph at ``file`` on the parity texts and build its record (named ``final_name``)."""
     reference, ref_probs, data, split = context
@@ -96,6 +100,7 @@ def _check(
         parity=parity,
         passed=passed(parity),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
+        quantization=DESCRIPTIONS[scheme] if scheme else None,
         versions=_versions(),
     )
 
@@ -145,13 +150,29 @@ def export_run(
         used_opset = export_onnx(model, tokenizer, tmp, family=meta.family)
         records["onnx"] = _check("onnx", tmp, target.name, used_opset, context, FP32_LIMITS)
     if int8:
-        target8 = folder / EXPORT_FILES["onnx-int8"]
-        logger.info("quantising to %s", target8.name)
-        with atomic_file(target8) as tmp:
-            quantize_int8(target, tmp)
-            records["onnx-int8"] = _check("onnx-int8", tmp, target8.name, used_opset, context, INT8_LIMITS)
+        records["onnx-int8"] = _export_int8(folder, used_opset, context)
     _record(folder, records)
     return ExportResult(folder=folder, family=meta.family, records=records)
+
+
+def _export_int8(
+    folder: Path, opset: int, context: tuple[Classifier, np.ndarray, Dataset, str]
+) -> ExportRecord:
+    """The fastest int8 scheme that passes parity (dynamic, else block-wise); the last one tried if none."""
+    source, target = folder / EXPORT_FILES["onnx"], folder / EXPORT_FILES["onnx-int8"]
+    record: ExportRecord | None = None
+    for scheme in SCHEMES:
+        logger.info("quantising to %s (%s int8)", target.name, scheme)
+        with atomic_file(target) as tmp:
+            quantize_int8(source, tmp, scheme)
+            record = _check("onnx-int8", tmp, target.name, opset, context, INT8_LIMITS, scheme)
+        if record.passed:
+            break
+        logger.info(
+            "%s int8 kept %.2f%% of the labels; trying the next scheme", scheme, 100 * record.parity.agreement
+        )
+    assert record is not None
+    return record
 
 
 def _record(folder: Path, records: dict[str, ExportRecord]) -> None:
