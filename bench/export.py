@@ -4,9 +4,11 @@ For each exported run (``classifine train`` then ``classifine export RUN --int8`
 
   - parity: the records ``classifine export`` stored in classifine.json (label agreement with torch
     fp32, max |dp|, accuracy of each engine) on the run's validation texts;
+  - test split: accuracy of every engine and its label agreement with torch fp32;
   - speed: texts/s of ``Classifier.predict_proba`` (tokenising included, as users call it) at
     batch 1 and batch 32 on the same validation texts, for torch as the artifact runs it (bf16
-    autocast where the CPU has it), torch fp32, onnx and onnx-int8. The engines take turns within
+    autocast where the CPU has it), torch fp32, onnx, onnx-int8 and the block-wise int8 scheme
+    (the fallback when dynamic int8 fails parity; quantised here). The engines take turns within
     each repeat and the best repeat counts, so a neighbour's load hits every engine alike; ratios
     are against torch in the same invocation.
 
@@ -20,6 +22,7 @@ import argparse
 import json
 import logging
 import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -27,17 +30,22 @@ from typing import Any
 import classifine  # noqa: F401  (sets OMP_WAIT_POLICY before torch is imported)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "export.json"
-ENGINES = ("torch", "torch-fp32", "onnx", "onnx-int8")
+ENGINES = ("torch", "torch-fp32", "onnx", "onnx-int8", "int8-blockwise")
 
 
-def _classifiers(run: Path) -> dict[str, Any]:
-    from classifine.inference.engines import TorchEngine
+def _classifiers(run: Path, tmp: Path) -> dict[str, Any]:
+    """Every engine; ``int8-blockwise`` is the fallback int8 scheme, quantised here into ``tmp``."""
+    from classifine.export.quantize import quantize_int8
+    from classifine.inference.engines import OnnxEngine, TorchEngine
     from classifine.inference.predictor import Classifier
 
     clfs = {e: Classifier.load(run, engine=e) for e in ("torch", "onnx", "onnx-int8")}
     base = clfs["torch"]
     fp32 = TorchEngine(base.runner.model, bf16=False)  # the same weights, without autocast
     clfs["torch-fp32"] = Classifier(fp32, base.tokenizer, base.meta)
+    quantize_int8(run / "model" / "model.onnx", tmp / "blockwise.onnx", "blockwise")
+    blockwise = OnnxEngine(tmp / "blockwise.onnx", name="int8-blockwise")
+    clfs["int8-blockwise"] = Classifier(blockwise, base.tokenizer, base.meta)
     return {e: clfs[e] for e in ENGINES}
 
 
@@ -96,7 +104,8 @@ def bench_run(run: Path, n_texts: int, n_single: int, repeats: int) -> dict[str,
         raise SystemExit(f"{run}: no {missing} export; run 'classifine export {run} --int8' first")
     from classifine.export.parity import cap
 
-    clfs = _classifiers(run)
+    with tempfile.TemporaryDirectory(prefix="classifine-bench-") as tmp:
+        clfs = _classifiers(run, Path(tmp))
     splits = _splits(run)
     texts = cap(splits.validation, n_texts).texts
     speed = {
@@ -113,6 +122,7 @@ def bench_run(run: Path, n_texts: int, n_single: int, repeats: int) -> dict[str,
         "parity": parity,
         "accuracy_change_int8": round(p8["accuracy"] - p8["torch_accuracy"], 4),
         "size_mb": {n: round(r.size_bytes / 1e6, 1) for n, r in meta.exports.items()},
+        "int8_scheme": meta.exports["onnx-int8"].quantization,
         "speed_texts": {"batch_1": min(n_single, len(texts)), "batch_32": len(texts)},
         "texts_per_s": {b: {e: round(v, 1) for e, v in s.items()} for b, s in speed.items()},
         "ratio_vs_torch": {b: {e: round(v / s["torch"], 2) for e, v in s.items()} for b, s in speed.items()},
@@ -136,10 +146,10 @@ def _print(result: dict[str, Any]) -> None:
         + "; agreement with torch fp32 "
         + ", ".join(f"{e} {test['agreement_with_torch_fp32'][e]:.2%}" for e in ENGINES)
     )
-    print(f"{'texts/s':<12}" + "".join(f"{e:>14}" for e in ENGINES))
+    print(f"{'texts/s':<12}" + "".join(f"{e:>16}" for e in ENGINES))
     for batch, speeds in result["texts_per_s"].items():
         ratios = result["ratio_vs_torch"][batch]
-        print(f"{batch:<12}" + "".join(f"{speeds[e]:>8.1f} {ratios[e]:>4.2f}x" for e in ENGINES))
+        print(f"{batch:<12}" + "".join(f"{speeds[e]:>10.1f} {ratios[e]:>4.2f}x" for e in ENGINES))
 
 
 def main() -> None:
