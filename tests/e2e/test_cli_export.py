@@ -23,7 +23,8 @@ from classifine.errors import ModelError
 from classifine.export import export_run
 from classifine.inference.engines import OnnxEngine
 from classifine.inference.predictor import Classifier
-from unit.test_predictor import build_tiny_run, mixed_texts
+from fixtures_models import build_tiny_run
+from unit.test_predictor import mixed_texts
 
 LABELS = ["food", "sport", "tech"]
 

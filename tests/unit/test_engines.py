@@ -11,7 +11,8 @@ import torch
 from classifine.errors import ConfigError, ModelError
 from classifine.inference.engines import TorchEngine, select_engine
 from classifine.inference.predictor import Classifier
-from unit.test_predictor import build_tiny_run, mixed_texts
+from fixtures_models import build_tiny_run
+from unit.test_predictor import mixed_texts
 
 
 @pytest.fixture(scope="module")

@@ -155,10 +155,10 @@ def test_lora_fit_keeps_adapter_and_matches_metrics(tiny_models: dict[str, Path]
 def test_export_onnx_parity_and_engines_agree(
     tiny_models: dict[str, Path], tmp_path: Path, family: str
 ) -> None:
+    import onnx
+
     from classifine.export import export_run
     from classifine.inference.predictor import Classifier
-
-    import onnx
 
     splits = toy_splits()
     # Llama is exported from a kept LoRA adapter: export merges it into plain weights first
