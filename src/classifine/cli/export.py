@@ -43,7 +43,7 @@ def _failure(record: ExportRecord) -> str:
 
 def export(
     run: Path = typer.Argument(..., help="Run folder written by 'classifine train' (or its model/ folder)."),
-    int8: bool = typer.Option(False, "--int8", help="Also write model.int8.onnx (dynamic int8)."),
+    int8: bool = typer.Option(False, "--int8", help="Also write model.int8.onnx (int8 weights)."),
     max_texts: int = typer.Option(
         1000, "--max-texts", min=1, help="Parity texts: at most this many of the run's validation split."
     ),
@@ -51,11 +51,13 @@ def export(
 ) -> None:
     """Export a run to ONNX (fp32, and int8 with --int8) next to its weights.
 
-    Each file is checked against the torch model (fp32, no autocast) on the run's validation
-    texts: label agreement, largest probability difference and accuracy, stored in
-    classifine.json. fp32 must agree on >= 99.9% of labels with max |dp| <= 1e-3; int8 on >= 99%.
-    A file that fails is kept but not used by --engine auto, and the command exits with code 1.
-    Predict or serve with --engine auto|onnx|onnx-int8 afterwards.
+    Each file is checked against torch fp32 on the run's validation texts (stored in classifine.json).
+
+    fp32 must agree on >= 99.9% of labels with max |dp| <= 1e-3; int8 on >= 99% of labels.
+
+    A file that fails its check is kept but never used by --engine auto; the command exits 1.
+
+    Then predict (or serve) with --engine auto, onnx or onnx-int8.
     """
     from classifine.export import export_run
 
