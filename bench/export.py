@@ -36,10 +36,11 @@ ENGINES = ("torch", "torch-fp32", "onnx", "onnx-int8", "int8-blockwise")
 def _classifiers(run: Path, tmp: Path) -> dict[str, Any]:
     """Every engine; ``int8-blockwise`` is the fallback int8 scheme, quantised here into ``tmp``."""
     from classifine.export.quantize import quantize_int8
-    from classifine.inference.engines import OnnxEngine, TorchEngine
+    from classifine.inference.engines import OnnxEngine, TorchEngine, load_engine
     from classifine.inference.predictor import Classifier
 
-    clfs = {e: Classifier.load(run, engine=e) for e in ("torch", "onnx", "onnx-int8")}
+    # built without the run folder: the network alone, never mixed with the run's TF-IDF model
+    clfs = {e: Classifier(*load_engine(e, run / "model")) for e in ("torch", "onnx", "onnx-int8")}
     base = clfs["torch"]
     fp32 = TorchEngine(base.runner.model, bf16=False)  # the same weights, without autocast
     clfs["torch-fp32"] = Classifier(fp32, base.tokenizer, base.meta)

@@ -63,9 +63,10 @@ def _versions() -> dict[str, str]:
 
 
 def _probs(clf: Classifier, data: Dataset) -> np.ndarray:
-    """Probabilities (N, C) of already-cleaned texts; an engine failure names the family."""
+    """The network's probabilities (N, C) of already-cleaned texts, windows pooled as the run reads
+    them and before any TF-IDF mix (the same for every engine); an engine failure names the family."""
     try:
-        return clf.predict_proba(data.texts, cleaned=True)
+        return clf.predict_parts(data.texts, cleaned=True)[0]
     except ModelError:
         raise
     except Exception as exc:
