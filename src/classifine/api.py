@@ -244,6 +244,7 @@ def run_training(
         PosixPath('runs/sms-spam-minilm-l6-lora-20261129-101500')
     """
     from classifine.data.loading import prepare, read_splits
+    from classifine.experiments.tracking.runs import tracked_run
     from classifine.training.fit import fit
     from classifine.training.runs import run_folder
 
@@ -260,12 +261,16 @@ def run_training(
     if snapshot is not None:
         cfg = _record_snapshot(cfg, run_dir, raw)
     splits = prepare(raw, cfg.data)
-    fit(splits, cfg, run_dir, resume=resume, progress=progress, callbacks=callbacks, snapshot=snapshot)
     report = None
-    if evaluate and len(splits.test) > 0:
-        report = evaluate_run(run_dir, splits=splits)
-    elif evaluate:
-        log.info("no test split to evaluate on; use 'classifine evaluate %s --data FILE'", run_dir)
+    with tracked_run(cfg, run_dir.name, "train") as tracked:  # a no-op unless cfg.track names a tracker
+        extra = [*callbacks, *tracked.callbacks]
+        fit(splits, cfg, run_dir, resume=resume, progress=progress, callbacks=extra, snapshot=snapshot)
+        tracked.training(run_dir)
+        if evaluate and len(splits.test) > 0:
+            report = _evaluate_folder(run_dir, splits=splits)
+            tracked.evaluation(report)
+        elif evaluate:
+            log.info("no test split to evaluate on; use 'classifine evaluate %s --data FILE'", run_dir)
     metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
     from classifine.config import load_config
 
@@ -367,15 +372,26 @@ def _run_path(model: Any) -> Path:
     return Path(path)
 
 
-def evaluate_run(run: str | Path, **kwargs: Any) -> EvalReport:
+def _evaluate_folder(run: Path, **kwargs: Any) -> EvalReport:
+    from classifine.evaluation.evaluate import evaluate_run as evaluate_folder
+
+    return evaluate_folder(run, **kwargs)
+
+
+def evaluate_run(run: str | Path, *, track: str | None = None, **kwargs: Any) -> EvalReport:
     """Score a run on its test split (or ``data_file=...``) beside the TF-IDF baseline; writes the report.
 
-    Example:
-        >>> report = evaluate_run("runs/trec-6-minilm")
-    """
-    from classifine.evaluation.evaluate import evaluate_run as _evaluate
+    The evaluation is logged to ``track`` (a tracker name), or to the run's own ``track`` section.
 
-    return _evaluate(Path(run), **kwargs)
+    Example:
+        >>> report = evaluate_run("runs/trec-6-minilm", track="mlflow")
+    """
+    from classifine.experiments.tracking.runs import tracked_evaluation
+
+    with tracked_evaluation(Path(run), track) as tracked:
+        report = _evaluate_folder(Path(run), **kwargs)
+        tracked.evaluation(report)
+    return report
 
 
 def load_artifact(path: str | Path) -> Classifier:

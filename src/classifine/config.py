@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from classifine.errors import ConfigError, nearest
 
@@ -142,6 +142,131 @@ class OutputConfig(_Section):
     overwrite: bool = False
 
 
+class SearchRange(_Section):
+    """A numeric search range ``{low, high}``, optionally on a log scale or in steps."""
+
+    low: int | float
+    high: int | float
+    log: bool = False
+    step: int | float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SearchRange:
+        if self.low >= self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        if self.log and self.step is not None:
+            raise ValueError("a range is either log-scaled or stepped, not both")
+        if self.log and self.low <= 0:
+            raise ValueError("a log-scaled range needs low > 0")
+        return self
+
+
+#: Validation metrics a study can optimise (the test split is never an objective).
+TUNE_METRICS = ("macro_f1", "accuracy", "micro_f1", "loss")
+
+
+class TuneConfig(_Section):
+    """Hyperparameter search: ``space`` maps dotted config keys to choices or ranges.
+
+    The objective is always measured on the validation split.
+    """
+
+    space: dict[str, list[Any] | SearchRange] = Field(default_factory=dict)
+    metric: str = "macro_f1"
+    direction: Literal["auto", "maximize", "minimize"] = "auto"
+    sampler: Literal["tpe", "random", "grid"] = "tpe"
+    pruner: Literal["median", "hyperband", "none"] = "median"
+    startup_trials: int = Field(3, ge=0)
+    warmup_evals: int = Field(0, ge=0)
+    trials: int = Field(20, ge=1)
+    trial_minutes: float | None = Field(None, gt=0)
+    timeout_minutes: float | None = Field(None, gt=0)
+    study: str | None = None
+    storage: str | None = None
+    seed: int = 42
+    heartbeat_seconds: int = Field(10, ge=1)
+
+    @field_validator("space", mode="before")
+    @classmethod
+    def _space_entries(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        out: dict[str, Any] = {}
+        for key, entry in value.items():
+            if isinstance(entry, list):
+                out[key] = entry
+            elif isinstance(entry, dict):
+                out[key] = _search_range(str(key), entry)
+            else:
+                raise ConfigError(
+                    f"tune.space.{key}: {entry!r} is neither a list of choices nor a range",
+                    hint="write a list such as [4, 8, 16] or a range {low: 1.0e-5, high: 1.0e-3, log: true}",
+                )
+        return out
+
+    @field_validator("metric")
+    @classmethod
+    def _validation_metric(cls, value: str) -> str:
+        name = value.lower()
+        for prefix in ("eval_", "validation_", "val_"):
+            name = name.removeprefix(prefix)
+        if name.startswith("test"):
+            raise ValueError("the objective is measured on the validation split, never on test")
+        if name not in TUNE_METRICS:
+            best = nearest(name, TUNE_METRICS)
+            raise ValueError(
+                f"unknown metric '{value}'"
+                + (f"; did you mean '{best}'?" if best else "")
+                + f" (one of {', '.join(TUNE_METRICS)})"
+            )
+        return name
+
+    def resolved_direction(self) -> Literal["maximize", "minimize"]:
+        """``direction``, with ``auto`` meaning minimise the loss and maximise everything else."""
+        if self.direction != "auto":
+            return self.direction
+        return "minimize" if self.metric == "loss" else "maximize"
+
+
+def _search_range(key: str, entry: dict[str, Any]) -> SearchRange:
+    try:
+        return SearchRange.model_validate(entry)
+    except ValidationError as exc:
+        errors = exc.errors()
+        err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+        field = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            best = nearest(field, SearchRange.model_fields)
+            hint = (f"did you mean '{best}'? " if best else "") + "A range has low, high, log, step"
+            raise ConfigError(f"tune.space.{key}: unknown range key '{field}'", hint=hint) from None
+        where = f" '{field}'" if field else ""
+        msg = err["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"tune.space.{key}: bad range{where}: {msg}") from None
+
+
+class TrackConfig(_Section):
+    """Experiment tracking: ``backend`` (none, mlflow, wandb, tensorboard), where, and under which name."""
+
+    backend: str = "none"
+    uri: str | None = None
+    experiment: str | None = None
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        from classifine.experiments.tracking import tracker_names
+
+        names = tracker_names()
+        if value not in names:
+            best = nearest(value, names)
+            raise ValueError(
+                f"unknown tracker '{value}'"
+                + (f"; did you mean '{best}'?" if best else "")
+                + f" (one of {', '.join(names)})"
+            )
+        return value
+
+
 class Config(_Section):
     """A whole classifine run."""
 
@@ -149,9 +274,23 @@ class Config(_Section):
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    track: TrackConfig = Field(default_factory=TrackConfig)
+    tune: TuneConfig | None = None
+
+    @model_validator(mode="after")
+    def _space_matches_config(self) -> Config:
+        # Every searched key and value must be one this config accepts, before any trial runs.
+        if self.tune is not None and self.tune.space:
+            from classifine.experiments.space import check_space
+
+            check_space(self)
+        return self
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+        raw = self.model_dump(mode="json")
+        if raw.get("tune") is None:
+            raw.pop("tune", None)
+        return yaml.safe_dump(raw, sort_keys=False)
 
 
 def _fields_at(model: type[BaseModel], path: tuple[str | int, ...]) -> list[str]:
@@ -184,7 +323,8 @@ def _explain(exc: ValidationError, source: str) -> ConfigError:
         return ConfigError(f"unknown key '{dotted}'", where=source, hint=hint.strip())
     value = err.get("input")
     shown = repr(value) if not isinstance(value, dict) else "a mapping"
-    return ConfigError(f"bad value {shown} for '{dotted}': {err['msg']}", where=source)
+    msg = err["msg"].removeprefix("Value error, ")
+    return ConfigError(f"bad value {shown} for '{dotted}': {msg}", where=source)
 
 
 def _parse_value(text: str) -> Any:
@@ -208,6 +348,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             )
         key, value = item.split("=", 1)
         parts = key.strip().split(".")
+        if parts[:2] == ["tune", "space"] and len(parts) > 2:
+            parts = [*parts[:2], ".".join(parts[2:])]  # a space key is itself a dotted config key
         node = raw
         for part in parts[:-1]:
             nxt = node.setdefault(part, {})
@@ -224,6 +366,9 @@ def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
         return Config.model_validate(raw)
     except ValidationError as exc:
         raise _explain(exc, source) from None
+    except ConfigError as exc:  # raised by a section's own check (e.g. tune.space): add the file
+        exc.where = exc.where or source
+        raise
 
 
 def read_yaml_mapping(path: str | Path, what: str = "config", option: str = "the path") -> dict[str, Any]:

@@ -46,6 +46,16 @@ def _to_png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
+def figure_png(fig: Figure) -> bytes:
+    """A figure drawn elsewhere (e.g. by optuna's matplotlib plots) as PNG bytes; closes the figure.
+
+    Example:
+        >>> figure_png(plot_optimization_history(study).figure)[:4]
+        b'\\x89PNG'
+    """
+    return _to_png(fig)
+
+
 def confusion_matrix_png(cm: list[list[int]], names: list[str], normalize: bool = False) -> bytes:
     """Confusion matrix heat map (rows: true class, columns: predicted), counts or row-normalised.
 
