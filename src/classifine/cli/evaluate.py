@@ -28,9 +28,12 @@ def evaluate(
     limit: int | None = typer.Option(
         None, "--limit", min=1, help="Score every row on the same seeded subset of N texts."
     ),
+    track: str | None = typer.Option(
+        None, "--track", help="Log to none, mlflow, wandb or tensorboard [default: the run's track section]."
+    ),
 ) -> None:
     """Score a trained run on held-out data beside a TF-IDF baseline; write report.md/html."""
-    from classifine.evaluation.evaluate import evaluate_run
+    from classifine.api import evaluate_run
     from classifine.evaluation.report import headline_table, leaderboard_table
     from classifine.experiments.compare import llm_row_factory, parse_llm_spec
 
@@ -45,6 +48,7 @@ def evaluate(
         include_baseline=not no_baseline,
         extra_rows=llm_row_factory(specs, shots, progress=progress_enabled()) if specs else (),
         limit=limit,
+        track=track,
     )
     if as_json:
         print_json(report.to_dict())

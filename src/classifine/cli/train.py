@@ -23,6 +23,9 @@ def train_command(
         "--evaluate/--no-evaluate",
         help="Score the test split beside TF-IDF; write the report.",
     ),
+    track: str | None = typer.Option(
+        None, "--track", help="Log the run to none, mlflow, wandb or tensorboard (track.backend)."
+    ),
 ) -> None:
     """Fine-tune a classifier on the data in CONFIG and write runs/<name>/ (model, metrics, logs)."""
     import json
@@ -35,6 +38,8 @@ def train_command(
     extra = list(overrides or [])
     if name:
         extra.append(f"output.name={name}")
+    if track:
+        extra.append(f"track.backend={track}")
     cfg = load_config(config, extra)
     run, report = train_and_evaluate(cfg, resume=resume, evaluate=evaluate, progress=progress_enabled())
     metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))

@@ -235,3 +235,23 @@ def headline_metrics(
     else:
         pred = probs.argmax(axis=1)
     return headline_from_decisions(y_true, pred, probs.shape[1], multi_label)
+
+
+def decision_metrics(y_true: np.ndarray, y_pred: np.ndarray, label_set: LabelSet) -> dict[str, Any]:
+    """Headline numbers, per-class scores and (single-label) the confusion matrix of hard decisions.
+
+    For labellers that give decisions rather than probabilities (LLMs with abstentions, compared
+    runs). A single-label decision of -1 (an abstention) is wrong, and is left out of the matrix.
+
+    Example:
+        >>> decision_metrics(np.array([0, 1]), np.array([0, -1]), LabelSet(("a", "b")))["accuracy"]
+        0.5
+    """
+    names = list(label_set.names)
+    y, pred = np.asarray(y_true).astype(int), np.asarray(y_pred).astype(int)
+    out: dict[str, Any] = {"n": len(y), "labels": names}
+    out.update(headline_from_decisions(y, pred, len(names), label_set.multi_label))
+    out["per_class"] = _per_class(y, pred, names)
+    if not label_set.multi_label:
+        out["confusion_matrix"] = confusion_matrix(y, pred, labels=list(range(len(names)))).tolist()
+    return out

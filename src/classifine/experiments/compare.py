@@ -13,7 +13,7 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +52,38 @@ def parse_llm_spec(text: str, **options: Any) -> LLMSpec:
     return LLMSpec(backend.strip(), model.strip(), {k: v for k, v in options.items() if v is not None})
 
 
+def llm_predictions(
+    specs: Sequence[LLMSpec],
+    shots: Sequence[int],
+    test: Dataset,
+    splits: DatasetSplits | None,
+    *,
+    seed: int = 42,
+    progress: bool = False,
+) -> Iterator[tuple[str, str, Sequence[Any]]]:
+    """Label ``test`` with every LLM and shot count: ``(row name, kind, predictions)`` each.
+
+    Few-shot examples come from ``splits.train`` only, so no test text is shown to the LLM.
+    """
+    from classifine.llm import get_backend, label_texts
+
+    if any(k > 0 for k in shots) and splits is None:
+        raise ConfigError(
+            "few-shot rows need the run's train split",
+            hint="evaluate on the run's own split, or use --llm-shots 0 with --data",
+        )
+    for spec in specs:
+        backend = get_backend(spec.backend, model=spec.model, **spec.options)
+        for k in shots:
+            kind = "zero-shot" if k == 0 else "few-shot"
+            log.info("labelling %d texts with %s, %s (k=%d)", len(test), spec.name, kind, k)
+            train = splits.train if splits is not None and k > 0 else None
+            preds = label_texts(
+                test.texts, test.label_set, backend, kind, train=train, k=k, seed=seed, progress=progress
+            )
+            yield (spec.name if k == 0 else f"{spec.name}, {k}-shot"), kind, preds
+
+
 def llm_rows(
     specs: Sequence[LLMSpec],
     shots: Sequence[int],
@@ -65,26 +97,12 @@ def llm_rows(
 
     Abstentions count as wrong; ``texts_per_s`` is measured (cached answers make re-runs fast).
     """
-    from classifine.llm import get_backend, label_texts, llm_leaderboard_row
+    from classifine.llm import llm_leaderboard_row
 
-    if any(k > 0 for k in shots) and splits is None:
-        raise ConfigError(
-            "few-shot rows need the run's train split",
-            hint="evaluate on the run's own split, or use --llm-shots 0 with --data",
-        )
-    rows: list[dict[str, Any]] = []
-    for spec in specs:
-        backend = get_backend(spec.backend, model=spec.model, **spec.options)
-        for k in shots:
-            kind = "zero-shot" if k == 0 else "few-shot"
-            log.info("labelling %d texts with %s, %s (k=%d)", len(test), spec.name, kind, k)
-            train = splits.train if splits is not None and k > 0 else None
-            preds = label_texts(
-                test.texts, test.label_set, backend, kind, train=train, k=k, seed=seed, progress=progress
-            )
-            name = spec.name if k == 0 else f"{spec.name}, {k}-shot"
-            rows.append(llm_leaderboard_row(name, kind, preds, test))
-    return rows
+    return [
+        llm_leaderboard_row(name, kind, preds, test)
+        for name, kind, preds in llm_predictions(specs, shots, test, splits, seed=seed, progress=progress)
+    ]
 
 
 def llm_row_factory(

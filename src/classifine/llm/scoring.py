@@ -109,7 +109,7 @@ def prediction_matrix(preds: Sequence[LLMPrediction], labels: Sequence[str]) -> 
     return out
 
 
-def _decisions(preds: Sequence[LLMPrediction], dataset: Dataset) -> np.ndarray:
+def decisions(preds: Sequence[LLMPrediction], dataset: Dataset) -> np.ndarray:
     """Hard decisions in label-set order; a single-label abstention is -1 (always wrong)."""
     if dataset.multi_label:
         return dataset.label_set.encode([tuple(p.chosen()) for p in preds]).astype(int)
@@ -136,7 +136,7 @@ def llm_leaderboard_row(
     if len(preds) == 0:
         raise DataError("no predictions to score")
     ls = dataset.label_set
-    metrics = headline_from_decisions(dataset.y(), _decisions(preds, dataset), len(ls), ls.multi_label)
+    metrics = headline_from_decisions(dataset.y(), decisions(preds, dataset), len(ls), ls.multi_label)
     if seconds is None:
         seconds = getattr(preds, "seconds", None)
     return {
