@@ -121,13 +121,15 @@ def test_tune_prunes_writes_best_config_and_report_then_continues(
     assert chosen["train"]["learning_rate"] == 0.01 and "tune" not in chosen
     assert main(["validate", str(best_yaml)]) == 0
 
-    # the same command with a larger target continues the study: two more trials, nothing re-run
-    assert main(["--quiet", "tune", str(cfg), "--trials", "8"]) == 0
+    # the same command with a larger target continues the study: two more trials, nothing re-run;
+    # this time every trial is also logged to MLflow
+    assert main(["--quiet", "tune", str(cfg), "--trials", "8", "--track", "mlflow"]) == 0
     again = load_trials(sqlite_url(tmp_path, "tune"), "tune")
     assert [t.number for t in again] == list(range(8))
     assert [(t.state, t.value) for t in again[:6]] == [(t.state, t.value) for t in trials]
     seen = {json.dumps(t.params, sort_keys=True) for t in again[:6]}
     assert all(json.dumps(t.params, sort_keys=True) not in seen for t in again[6:])  # no replayed samples
+    _check_mlflow_trials(tmp_path, again[6:])
     assert main(["--quiet", "tune", str(cfg), "--trials", "8"]) == 0  # target reached: no new trial
     assert len(load_trials(sqlite_url(tmp_path, "tune"), "tune")) == 8
     capsys.readouterr()
@@ -138,6 +140,27 @@ def test_tune_prunes_writes_best_config_and_report_then_continues(
     run = Path(refit["run"])
     assert run.name == f"refit-trial-{refit['trial']}" and (run / "model" / "classifine.json").is_file()
     assert refit["test"]["accuracy"] >= 0.8 and "tfidf_macro_f1" in refit["test"]
+
+
+def _check_mlflow_trials(tmp_path: Path, trials: list[optuna.trial.FrozenTrial]) -> None:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("classifine")
+    runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
+    assert set(runs) == {f"tune-trial-{t.number}" for t in trials}
+    for t in trials:
+        run = runs[f"tune-trial-{t.number}"]
+        assert run.data.tags["study"] == "tune" and run.data.tags["trial"] == str(t.number)
+        assert run.data.params["train.batch_size"] == str(t.params["train.batch_size"])
+        epochs = client.get_metric_history(run.info.run_id, "validation/macro_f1")
+        assert [e.value for e in epochs] == pytest.approx(list(t.intermediate_values.values()))
+        if t.state == TrialState.COMPLETE:
+            assert run.info.status == "FINISHED" and run.data.metrics["objective/macro_f1"] == pytest.approx(
+                t.value
+            )
+        else:
+            assert run.info.status == "KILLED"  # pruned
 
 
 def test_killed_trial_is_marked_failed_and_replaced_on_resume(
@@ -209,14 +232,25 @@ def _check_shared(trials: list[optuna.trial.FrozenTrial], n: int, study_dir: Pat
 
 
 def test_two_workers_share_one_sqlite_study(tiny_bert: Path, tmp_path: Path) -> None:
-    cfg = write_config(tmp_path, tiny_bert, epochs=3)
+    cfg = write_config(tmp_path, tiny_bert, epochs=3, pruner="hyperband")
     url = sqlite_url(tmp_path, "shared")
     _check_shared(_two_workers(cfg, url, "shared", 6), 6, tmp_path / "runs" / "shared")
 
 
-def test_two_workers_share_one_postgresql_study(tiny_bert: Path, tmp_path: Path, postgres_url: str) -> None:
-    cfg = write_config(tmp_path, tiny_bert, epochs=3)
-    _check_shared(_two_workers(cfg, postgres_url, "pg-shared", 6), 6, tmp_path / "runs" / "pg-shared")
+def test_two_workers_share_one_postgresql_study_on_a_grid(
+    tiny_bert: Path, tmp_path: Path, postgres_url: str
+) -> None:
+    grid = {
+        "train.learning_rate": [0.01, 0.003],
+        "train.batch_size": [8, 16],
+        "train.weight_decay": {"low": 0.0, "high": 0.1, "step": 0.05},
+    }
+    cfg = write_config(tmp_path, tiny_bert, epochs=3, sampler="grid", space=grid)
+    trials = _two_workers(cfg, postgres_url, "pg-grid", 6)
+    _check_shared(trials, 6, tmp_path / "runs" / "pg-grid")
+    points = {json.dumps(t.params, sort_keys=True) for t in trials}
+    assert len(points) == 6  # six different points of the 2 x 2 x 3 grid
+    assert {t.params["train.weight_decay"] for t in trials} <= {0.0, 0.05, 0.1}
 
 
 def test_user_errors_are_one_line(

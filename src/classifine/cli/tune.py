@@ -6,11 +6,15 @@ Also ``classifine tune --join --storage URL --study NAME``: run trials of a stud
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from classifine.cli.common import echo, print_json, progress_enabled, state
 from classifine.errors import ConfigError
+
+if TYPE_CHECKING:
+    from classifine.experiments.tune_report import TuneResult
 
 
 def tune_command(
@@ -48,7 +52,12 @@ def tune_command(
 ) -> None:
     """Search hyperparameters of CONFIG's tune.space on the validation split, prune bad trials, and
     write runs/<study>/ (trials, report.html, best.yaml). Running it again continues the study."""
-    import optuna
+    try:
+        import optuna
+    except ImportError:
+        raise ConfigError(
+            "classifine tune needs Optuna, which is not installed", hint="pip install 'classifine[tune]'"
+        ) from None
 
     from classifine.experiments.tune import join as join_study
     from classifine.experiments.tune import tune
@@ -83,10 +92,10 @@ def tune_command(
     _print(result)
 
 
-def _print(result: object) -> None:
+def _print(result: TuneResult) -> None:
     from classifine.experiments.tune_report import trials_table
 
-    summary = result.summary  # type: ignore[attr-defined]
+    summary = result.summary
     typer.echo(trials_table(summary))
     counts = ", ".join(f"{v} {k.lower()}" for k, v in sorted(summary["counts"].items()))
     echo(f"\nstudy {summary['study']} ({summary['storage']}): {counts}")
@@ -104,7 +113,7 @@ def _print(result: object) -> None:
             f"{k} {test[k]:.4f}" for k in ("accuracy", "macro_f1", "tfidf_macro_f1") if k in test
         )
         typer.echo(f"refit of trial {refit['trial']} on test: {shown} ({refit['run']})")
-    echo(f"report: {result.report}")  # type: ignore[attr-defined]
+    echo(f"report: {result.report}")
     echo(f"dashboard: optuna-dashboard {summary['storage']}")
 
 
