@@ -5,6 +5,7 @@ Also ``classifine tune --join --storage URL --study NAME``: run trials of a stud
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -66,8 +67,14 @@ def tune_command(
     if as_json:
         state.quiet = True
     if join:
+        from classifine.experiments.tune import STORAGE_ENV
+
+        storage = storage or os.environ.get(STORAGE_ENV)
         if config is not None or not storage or not study:
-            raise ConfigError("--join takes no CONFIG and needs --storage URL and --study NAME")
+            raise ConfigError(
+                "--join takes no CONFIG and needs --storage URL and --study NAME",
+                hint=f"the URL may also come from the {STORAGE_ENV} environment variable",
+            )
         ran = join_study(storage, study, worker_index=worker_index, threads=threads, deadline=deadline)
         echo(f"ran {ran} trial(s) of study {study}")
         return

@@ -47,7 +47,7 @@ def _to_png(fig: Figure) -> bytes:
 
 
 def figure_png(fig: Figure) -> bytes:
-    """A figure drawn elsewhere (e.g. by optuna's matplotlib plots) as PNG bytes; closes the figure.
+    """A figure drawn elsewhere (e.g. by optuna's matplotlib plots) as PNG bytes (the caller closes it).
 
     Example:
         >>> figure_png(plot_optimization_history(study).figure)[:4]

@@ -174,20 +174,19 @@ def _eval_data(
             raise DataError("the runs' data has no test split", hint="pass --data SOURCE")
         name = f"{first.cfg.data.source or first.cfg.data.train}, test split"
         return relabel(splits.test, label_set, name), splits, True, name
-    from classifine.llm.io import resolve_input
+    from classifine.data.loading import read_dataset
 
     d = first.cfg.data if first.cfg is not None else None
-    found = resolve_input(
+    found = read_dataset(
         data,
         text_column=text_column or (d.text_column if d else "text"),
-        label_column=label_column or (d.label_column if d and isinstance(d.label_column, str) else "label"),
+        label_column=label_column or (d.label_column if d else "label"),
         multi_label=label_set.multi_label,
+        delimiter=d.label_delimiter if d else None,
+        labels=list(label_set.names),
+        min_classes=1,
     )
-    if not found.gold or any(not g for g in found.gold):
-        raise DataError(
-            "every text needs a gold label to be compared", where=data, hint="check --label-column"
-        )
-    ds = relabel(Dataset(found.texts, found.gold, label_set, name=data), label_set, data)
+    ds = relabel(found, label_set, data)
     train_splits = load_splits(first.cfg.data) if first.cfg is not None else None
     return ds, train_splits, False, data
 

@@ -45,6 +45,8 @@ from classifine.experiments.worker import Worker, WorkerOptions
 logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 2.0
+#: ``--join`` reads the storage URL from here when ``--storage`` is not given.
+STORAGE_ENV = "CLASSIFINE_TUNE_STORAGE"
 
 
 def _load(config: Config | str | Path, overrides: Sequence[str] | None) -> tuple[Config, str]:
@@ -222,8 +224,9 @@ def tune(
     return result
 
 
-def _worker_command(url: str, name: str, index: int, threads: int, deadline: float | None) -> list[str]:
-    cmd = [sys.executable, "-m", "classifine.cli.main", "tune", "--join", "--storage", url, "--study", name]
+def _worker_command(name: str, index: int, threads: int, deadline: float | None) -> list[str]:
+    # The storage URL (it may hold a password) travels in the environment, not on the command line.
+    cmd = [sys.executable, "-m", "classifine.cli.main", "tune", "--join", "--study", name]
     cmd += ["--worker-index", str(index), "--threads", str(threads)]
     return cmd + (["--deadline", f"{deadline:.0f}"] if deadline else [])
 
@@ -242,6 +245,7 @@ def _run_workers(
     threads = max(1, _cores() // k)
     env = {
         **os.environ,
+        STORAGE_ENV: url,
         "OMP_WAIT_POLICY": "PASSIVE",
         "OMP_NUM_THREADS": str(threads),
         "MKL_NUM_THREADS": str(threads),
@@ -250,7 +254,7 @@ def _run_workers(
     procs = []
     for i in range(k):
         log = open(study_dir / f"worker-{i}.log", "w", encoding="utf-8")  # noqa: SIM115  (closed below)
-        cmd = _worker_command(url, name, i, threads, deadline)
+        cmd = _worker_command(name, i, threads, deadline)
         procs.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log))
     logger.info("%d workers started (%d torch threads each); logs in %s/worker-*.log", k, threads, study_dir)
     bar = _progress_bar(study, queue.target) if progress else None

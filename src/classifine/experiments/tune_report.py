@@ -132,7 +132,11 @@ def _plot(name: str, draw: Any, study: optuna.Study, **kwargs: Any) -> tuple[str
         logger.info("%s plot skipped: %s", name, exc)
         return None
     first = axes.flat[0] if hasattr(axes, "flat") else axes
-    return name, figure_png(first.figure)
+    png = figure_png(first.figure)
+    import matplotlib.pyplot as plt  # optuna drew with pyplot: release its figure
+
+    plt.close(first.figure)
+    return name, png
 
 
 def study_plots(study: optuna.Study, folder: Path) -> list[tuple[str, str, str]]:

@@ -49,13 +49,16 @@ class PruningCallback(TrainerCallback):
         self.trial = trial
         self.metric = metric
         self.evals = 0
+        self.last_step = -1
 
     def on_evaluate(
         self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None, **kwargs: Any
     ) -> None:
         key = f"eval_{self.metric}"
-        if not metrics or key not in metrics:
+        # A time budget can end on an epoch boundary: the same step evaluated twice counts once.
+        if not metrics or key not in metrics or state.global_step == self.last_step:
             return
+        self.last_step = state.global_step
         self.evals += 1
         value = float(metrics[key])
         self.trial.report(value, self.evals)

@@ -29,7 +29,14 @@ logger = logging.getLogger(__name__)
 START_FILE = "run-start.json"
 STATE_FILE = "classifine-state.json"  # inside each checkpoint: seconds trained up to it
 # Keys that may change between the start of a run and its resume without changing what it trains.
-_FREE_TO_CHANGE = {("output", "overwrite"), ("train", "threads"), ("train", "max_train_minutes")}
+_FREE_TO_CHANGE = {
+    ("output", "overwrite"),
+    ("train", "threads"),
+    ("train", "max_train_minutes"),
+    ("track", "backend"),
+    ("track", "uri"),
+    ("track", "experiment"),
+}
 
 
 def _slug(text: str) -> str:
