@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -187,10 +188,37 @@ def tune(
     for key, value in updates.items():
         if value is not None:
             _set(cfg, key, value)
-    t = cfg.tune
-    name = _study_name(study or t.study or stem)
+    name = _study_name(study or cfg.tune.study or stem)
     study_dir = Path(cfg.output.dir) / name
-    url = storage or t.storage or studies.default_storage(study_dir)
+    url = storage or cfg.tune.storage or studies.default_storage(study_dir)
+    plan = _plan(cfg, name, url, study_dir)
+    if workers <= 1:
+        options = WorkerOptions(
+            study_dir=study_dir, deadline=plan.deadline, top_up=plan.queue, splits=plan.splits
+        )
+        Worker(plan.study, plan.storage, _spec(cfg), options).loop()
+    else:
+        _run_workers(plan.study, url, name, study_dir, workers, plan.deadline, plan.queue, progress)
+    result = finish(plan.study, cfg, url, study_dir, plan.queue.target)
+    if refit:
+        result.summary["refit"] = refit_best(plan.study, cfg, study_dir, progress=progress)
+        write_study(plan.study, study_dir, result.summary)
+    return result
+
+
+@dataclass
+class _Plan:
+    study: optuna.Study
+    storage: optuna.storages.RDBStorage
+    queue: _Queue
+    deadline: float | None
+    splits: Any
+
+
+def _plan(cfg: Config, name: str, url: str, study_dir: Path) -> _Plan:
+    """Check everything, create or load the study once, prepare tracking, queue the wanted trials."""
+    assert cfg.tune is not None
+    t = cfg.tune
     params = parse_space(t.space)
     if not params:
         raise ConfigError("tune.space is empty", hint="add keys to search, e.g. train.learning_rate")
@@ -212,16 +240,7 @@ def tune(
     queue = _Queue(opened, target, grid, deadline)
     studies.fail_stale(opened)
     queue()
-    if workers <= 1:
-        options = WorkerOptions(study_dir=study_dir, deadline=deadline, top_up=queue, splits=splits)
-        Worker(opened, rdb, _spec(cfg), options).loop()
-    else:
-        _run_workers(opened, url, name, study_dir, workers, deadline, queue, progress)
-    result = finish(opened, cfg, url, study_dir, target)
-    if refit:
-        result.summary["refit"] = refit_best(opened, cfg, study_dir, progress=progress)
-        write_study(opened, study_dir, result.summary)
-    return result
+    return _Plan(opened, rdb, queue, deadline, splits)
 
 
 def _worker_command(name: str, index: int, threads: int, deadline: float | None) -> list[str]:
@@ -229,6 +248,36 @@ def _worker_command(name: str, index: int, threads: int, deadline: float | None)
     cmd = [sys.executable, "-m", "classifine.cli.main", "tune", "--join", "--study", name]
     cmd += ["--worker-index", str(index), "--threads", str(threads)]
     return cmd + (["--deadline", f"{deadline:.0f}"] if deadline else [])
+
+
+def _start_workers(url: str, name: str, study_dir: Path, k: int, deadline: float | None) -> list[Any]:
+    """Start ``k`` local ``--join`` workers, ``cores // k`` torch threads each: ``(process, log)`` pairs."""
+    threads = max(1, _cores() // k)
+    env = {
+        **os.environ,
+        STORAGE_ENV: url,
+        "OMP_WAIT_POLICY": "PASSIVE",
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+    }
+    study_dir.mkdir(parents=True, exist_ok=True)
+    procs = []
+    for i in range(k):
+        log = open(study_dir / f"worker-{i}.log", "w", encoding="utf-8")  # noqa: SIM115  (closed by the caller)
+        cmd = _worker_command(name, i, threads, deadline)
+        procs.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log))
+    logger.info("%d workers started (%d torch threads each); logs in %s/worker-*.log", k, threads, study_dir)
+    return procs
+
+
+def _stop(procs: list[Any]) -> None:
+    for p, _ in procs:
+        p.send_signal(signal.SIGINT)  # each worker marks its running trial failed and stops
+    for p, _ in procs:
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
 
 
 def _run_workers(
@@ -241,22 +290,8 @@ def _run_workers(
     queue: _Queue,
     progress: bool,
 ) -> None:
-    """Start ``k`` local workers (``cores // k`` threads each), keep the queue full, wait for them."""
-    threads = max(1, _cores() // k)
-    env = {
-        **os.environ,
-        STORAGE_ENV: url,
-        "OMP_WAIT_POLICY": "PASSIVE",
-        "OMP_NUM_THREADS": str(threads),
-        "MKL_NUM_THREADS": str(threads),
-    }
-    study_dir.mkdir(parents=True, exist_ok=True)
-    procs = []
-    for i in range(k):
-        log = open(study_dir / f"worker-{i}.log", "w", encoding="utf-8")  # noqa: SIM115  (closed below)
-        cmd = _worker_command(name, i, threads, deadline)
-        procs.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log))
-    logger.info("%d workers started (%d torch threads each); logs in %s/worker-*.log", k, threads, study_dir)
+    """Run ``k`` local workers; meanwhile keep the queue full and replace lost trials; wait for them."""
+    procs = _start_workers(url, name, study_dir, k, deadline)
     bar = _progress_bar(study, queue.target) if progress else None
     try:
         while any(p.poll() is None for p, _ in procs):
@@ -266,13 +301,7 @@ def _run_workers(
             if bar is not None:
                 bar.update(_done(study) - bar.n)
     except KeyboardInterrupt:
-        for p, _ in procs:
-            p.send_signal(signal.SIGINT)  # each worker marks its running trial failed and stops
-        for p, _ in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        _stop(procs)
         raise
     finally:
         if bar is not None:

@@ -180,6 +180,19 @@ def _table_html(headers: list[str], rows: list[list[str]], classes: list[str] | 
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _trials_html(summary: dict[str, Any]) -> list[str]:
+    keys = list(summary["space"])
+    ordered = _ordered(summary)
+    rows = [
+        [str(r["number"]), r["state"], _cell(r["value"]), str(r["evaluations"]), _cell(r["seconds"]),
+         *(_cell(r["params"].get(k)) for k in keys)]
+        for r in ordered
+    ]  # fmt: skip
+    classes = [{"pruned": "pruned", "fail": "fail"}.get(r["state"], "") for r in ordered]
+    headers = ["trial", "state", summary["metric"], "epochs", "seconds", *keys]
+    return ["<h2>Trials</h2>", _table_html(headers, rows, classes)]
+
+
 def render_html(summary: dict[str, Any], plots: Sequence[tuple[str, str, str]]) -> str:
     """The study report: best trial, counts, refit, trials, importances, plots (all inline)."""
     name = html.escape(summary["study"])
@@ -202,24 +215,7 @@ def render_html(summary: dict[str, Any], plots: Sequence[tuple[str, str, str]]) 
         test = refit.get("test", {})
         shown = ", ".join(f"{k} {_cell(v)}" for k, v in test.items())
         parts.append(f"<h2>Refit of the best config, scored once on test</h2><p>{html.escape(shown)}</p>")
-    keys = list(summary["space"])
-    ordered = _ordered(summary)
-    rows = [
-        [
-            str(r["number"]),
-            r["state"],
-            _cell(r["value"]),
-            str(r["evaluations"]),
-            _cell(r["seconds"]),
-            *(_cell(r["params"].get(k)) for k in keys),
-        ]
-        for r in ordered
-    ]
-    classes = [{"pruned": "pruned", "fail": "fail"}.get(r["state"], "") for r in ordered]
-    parts.append("<h2>Trials</h2>")
-    parts.append(
-        _table_html(["trial", "state", summary["metric"], "epochs", "seconds", *keys], rows, classes)
-    )
+    parts += _trials_html(summary)
     if summary.get("importances"):
         parts.append("<h2>Parameter importances (fANOVA)</h2>")
         parts.append(
