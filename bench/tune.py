@@ -44,6 +44,14 @@ def _cli(args: list[str]) -> tuple[dict[str, Any], float]:
     return json.loads(done.stdout), (time.perf_counter() - start) / 60
 
 
+def _shown(path: Path) -> str:
+    """A path as it goes into the results file: relative to the repository when inside it."""
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return path.name
+
+
 def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
@@ -65,7 +73,7 @@ def run_default(out_dir: Path) -> dict[str, Any]:
         "test_accuracy": round(result["test"]["accuracy"], 4),
         "tfidf_test_macro_f1": round(result["test"]["tfidf_macro_f1"], 4),
         "wall_minutes": round(minutes, 2),
-        "run": str(out_dir / name),
+        "run": _shown(out_dir / name),
     }
 
 
@@ -102,7 +110,7 @@ def run_tune(out_dir: Path, trials: int, workers: int) -> dict[str, Any]:
         ],
         "wall_minutes": round(minutes, 2),
         "refit_wall_minutes": round(refit_minutes, 2),
-        "study": str(out_dir / STUDY),
+        "study": _shown(out_dir / STUDY),
     }
 
 
