@@ -170,3 +170,36 @@ def test_runs_that_cannot_be_compared_fail_with_one_line(
         assert main(["compare", *map(str, folders)]) == 2
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err
+
+
+def test_llm_rows_join_the_leaderboard_with_their_own_significance(
+    runs: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The LLM is the OpenAI-compatible contract double (no real LLM server runs in the default
+    test run); it answers 'pos' only for texts with the word 'good', so its decisions are known."""
+    from llm_contract import ContractServer
+
+    monkeypatch.setenv("CLASSIFINE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    server = ContractServer()
+    server.rule = lambda text: "pos" if "good" in text.split() else "neg"
+    try:
+        args = ["compare", str(runs[0]), "--no-baseline", "--llm", "openai:kw", "--llm-base-url", server.url]
+        assert main([*args, "--json"]) == 0
+    finally:
+        server.close()
+    rows = {r["kind"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
+    gold, preds = _gold_and_predictions(runs[:1])
+    from classifine.config import load_config
+    from classifine.data.loading import load_splits
+
+    texts = load_splits(load_config(runs[0] / "config.yaml").data).test.texts
+    llm = ["pos" if "good" in t.split() else "neg" for t in texts]
+    llm_right = np.array([p == g for p, g in zip(llm, gold, strict=True)])
+    best_right = np.array([p == g for p, g in zip(preds["strong"], gold, strict=True)])
+    row = rows["zero-shot"]
+    assert row["accuracy"] == pytest.approx(llm_right.mean())
+    assert row["accuracy"] < rows["fine-tuned (full)"]["accuracy"] and row["ms_per_text"] > 0
+    b, c, p = _hand_mcnemar(best_right, llm_right)
+    assert (row["mcnemar_vs_best"]["b"], row["mcnemar_vs_best"]["c"]) == (b, c)
+    assert row["mcnemar_vs_best"]["p_value"] == pytest.approx(p, rel=1e-9)
