@@ -148,7 +148,13 @@ def _check_mlflow_trials(tmp_path: Path, trials: list[optuna.trial.FrozenTrial])
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("classifine")
     runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
-    assert set(runs) == {f"tune-trial-{t.number}" for t in trials}
+    assert set(runs) == {f"tune-trial-{t.number}" for t in trials} | {"tune"}
+    study = runs["tune"]  # the study as a whole
+    assert study.data.tags["kind"] == "tune" and study.data.params["tune.sampler"] == "random"
+    assert study.data.metrics["trials/complete"] + study.data.metrics.get("trials/pruned", 0) == 8
+    assert {"report.html", "best.yaml", "summary.json"} <= {
+        a.path for a in client.list_artifacts(study.info.run_id)
+    }
     for t in trials:
         run = runs[f"tune-trial-{t.number}"]
         assert run.data.tags["study"] == "tune" and run.data.tags["trial"] == str(t.number)

@@ -203,7 +203,34 @@ def tune(
     if refit:
         result.summary["refit"] = refit_best(plan.study, cfg, study_dir, progress=progress)
         write_study(plan.study, study_dir, result.summary)
+    _track_study(cfg, result)
     return result
+
+
+def _track_study(cfg: Config, result: TuneResult) -> None:
+    """One tracker run for the study as a whole: its settings, best score, report and best config."""
+    from classifine.experiments.tracking import flatten
+    from classifine.experiments.tracking.runs import tracked_run
+
+    summary, folder = result.summary, result.study_dir
+    params = flatten({"tune": cfg.model_dump(mode="json")["tune"]})
+    with tracked_run(cfg, summary["study"], "tune", root=folder.parent, params=params) as tracked:
+        best = summary.get("best") or {}
+        values = {f"trials/{k.lower()}": float(v) for k, v in summary["counts"].items()}
+        if best:
+            values[f"best/validation_{summary['metric']}"] = float(best["value"])
+        refit_test = (summary.get("refit") or {}).get("test") or {}
+        values.update(
+            {f"refit/test_{k}": float(v) for k, v in refit_test.items() if isinstance(v, (int, float))}
+        )
+        tracked.metrics(values)
+        for name in (
+            "summary.json",
+            "report.html",
+            "best.yaml",
+            *(f"{p.name}" for p in folder.glob("*.png")),
+        ):
+            tracked.artifact(folder / name)
 
 
 @dataclass
