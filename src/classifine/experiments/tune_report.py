@@ -166,7 +166,8 @@ def study_plots(study: optuna.Study, folder: Path) -> list[tuple[str, str, str]]
 _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#1a202c;padding:0 1em}
 table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.9em}
 th,td{border:1px solid #cbd5e0;padding:.25em .5em;text-align:right}th{background:#edf2f7}
-td.l,th.l{text-align:left}img{max-width:100%;margin:.5em 0}.pruned{color:#718096}.fail{color:#c53030}"""
+td.l,th.l{text-align:left}img{max-width:100%;margin:.5em 0}.pruned{color:#718096}.fail{color:#c53030}
+.wide{overflow-x:auto}"""
 
 
 def _table_html(headers: list[str], rows: list[list[str]], classes: list[str] | None = None) -> str:
@@ -190,7 +191,7 @@ def _trials_html(summary: dict[str, Any]) -> list[str]:
     ]  # fmt: skip
     classes = [{"pruned": "pruned", "fail": "fail"}.get(r["state"], "") for r in ordered]
     headers = ["trial", "state", summary["metric"], "epochs", "seconds", *keys]
-    return ["<h2>Trials</h2>", _table_html(headers, rows, classes)]
+    return ["<h2>Trials</h2>", f'<div class="wide">{_table_html(headers, rows, classes)}</div>']
 
 
 def render_html(summary: dict[str, Any], plots: Sequence[tuple[str, str, str]]) -> str:
