@@ -112,6 +112,7 @@ class _Run:
     name: str
     meta: Any
     cfg: Any  # Config or None
+    clf: Any = None  # the loaded Classifier, once scored
 
 
 def _load_runs(paths: Sequence[str | Path]) -> list[_Run]:
@@ -212,7 +213,7 @@ def _run_entry(run: _Run, ds: Dataset, label_set: LabelSet, cleaned: bool) -> En
     from classifine.inference.predictor import Classifier
 
     # ``cleaned``: the shared test split was cleaned when loaded, by the data section all runs share.
-    clf = Classifier.load(run.path)
+    clf = run.clf = Classifier.load(run.path)
     clf.predict_proba(ds.texts[:8], cleaned=cleaned)  # warm-up: first calls pay one-off costs
     start = time.perf_counter()
     probs = clf.predict_proba(ds.texts, cleaned=cleaned)  # (N, C) in this run's label order
@@ -225,7 +226,7 @@ def _run_entry(run: _Run, ds: Dataset, label_set: LabelSet, cleaned: bool) -> En
     )
     return Entry(
         name=run.name,
-        kind=f"fine-tuned ({run.meta.method})",
+        kind=f"hybrid ({run.meta.method} + tf-idf)" if clf.hybrid else f"fine-tuned ({run.meta.method})",
         decisions=decisions,
         ms_per_text=1000.0 * seconds / max(len(ds), 1),
         size_mb=_size_mb(run.path / "model"),
@@ -237,24 +238,19 @@ def _run_entry(run: _Run, ds: Dataset, label_set: LabelSet, cleaned: bool) -> En
 def _tfidf_entry(
     runs: Sequence[_Run], splits: DatasetSplits, ds: Dataset, cleaned: bool, notes: list[str]
 ) -> Entry | None:
+    """The TF-IDF row: the first run's stored TF-IDF model if it has one, else one fit on its train split."""
     from classifine.data.clean import clean_dataset, make_cleaner
-    from classifine.errors import ClassifineError
-    from classifine.evaluation.baseline import relabel, tfidf_baseline
+    from classifine.evaluation.baseline import ROW_NAME, baseline_for_run
 
-    label_set = ds.label_set
-    texts = ds if cleaned else clean_dataset(ds, make_cleaner(runs[0].meta.clean))
-    try:
-        train = relabel(splits.train, label_set, "train split")
-        val = relabel(splits.validation, label_set, "validation split")
-        result = tfidf_baseline(DatasetSplits(train, val, texts), seed=runs[0].cfg.train.seed)
-    except ClassifineError as exc:
-        notes.append(f"TF-IDF baseline skipped: {exc}")
+    first = runs[0]
+    texts = ds if cleaned else clean_dataset(ds, make_cleaner(first.meta.clean))
+    stored = first.clf.tfidf if first.clf is not None else None
+    result = baseline_for_run(first.cfg, splits, texts, "test", ds.label_set, notes, stored=stored)
+    if result is None:
         return None
     ms = 1000.0 / result.texts_per_s if result.texts_per_s else None
-    decisions = _decisions(result.probs, label_set.multi_label, None)
-    return Entry(
-        "tf-idf + logreg", "tf-idf", decisions, ms_per_text=ms, train_seconds=round(result.seconds, 2)
-    )
+    decisions = _decisions(result.probs, ds.label_set.multi_label, None)
+    return Entry(ROW_NAME, "tf-idf", decisions, ms_per_text=ms, train_seconds=round(result.seconds, 2))
 
 
 def _llm_entries(
