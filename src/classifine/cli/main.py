@@ -23,7 +23,21 @@ app = typer.Typer(
 )
 
 # Each verb lives in its own module exposing ``register(app)``.
-_VERBS = ("demo", "datasets", "data", "validate", "models", "train", "evaluate", "predict", "export", "label")
+_VERBS = (
+    "demo",
+    "datasets",
+    "data",
+    "validate",
+    "models",
+    "train",
+    "evaluate",
+    "predict",
+    "export",
+    "label",
+    "serve",
+    "monitor",
+    "feedback",
+)
 
 
 @app.callback()
