@@ -34,6 +34,9 @@ def export(
     Texts are in the store only when the server ran with --store-texts; otherwise pass --texts.
     Example: classifine feedback export runs/sms-spam-minilm --output corrections.csv
     """
+    from classifine.cli.serve import require_server_extra
+
+    require_server_extra("sqlalchemy")
     from classifine.server.feedback import export_feedback
 
     result = export_feedback(

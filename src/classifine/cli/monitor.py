@@ -27,6 +27,9 @@ def monitor(
 
     Example: classifine monitor runs/sms-spam-minilm --html monitor.html
     """
+    from classifine.cli.serve import require_server_extra
+
+    require_server_extra("sqlalchemy", "matplotlib")
     from classifine.server.monitor import monitor as build
     from classifine.server.monitor_html import summary_lines, write_html
 

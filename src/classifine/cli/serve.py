@@ -12,6 +12,20 @@ logger = logging.getLogger(__name__)
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
+def require_server_extra(*modules: str) -> None:
+    """A clear error naming the extra when a serving dependency is not installed."""
+    import importlib.util
+
+    from classifine.errors import ConfigError
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ConfigError(
+            f"this command needs {', '.join(missing)}, which is not installed",
+            hint="install the server extra: pip install 'classifine[server]'",
+        )
+
+
 def serve(
     runs: list[str] = typer.Argument(
         ..., help="Run folders to serve; name one with NAME=RUN (default name: the folder's name)."
@@ -60,6 +74,7 @@ def serve(
 
     Example: classifine serve runs/sms-spam-minilm --port 8000
     """
+    require_server_extra("fastapi", "uvicorn", "prometheus_client", "sqlalchemy")
     from classifine.server.app import check_store, run_server
     from classifine.server.models import check_runs
     from classifine.server.settings import ENGINES, Limits, ServerSettings

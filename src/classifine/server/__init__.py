@@ -7,7 +7,22 @@ Example:
 
 from __future__ import annotations
 
-from classifine.server.app import create_app
-from classifine.server.settings import ServerSettings
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from classifine.server.app import create_app
+    from classifine.server.settings import ServerSettings
+
+# Loaded on first use: the store, monitor and feedback export work without FastAPI installed.
+_LAZY = {"create_app": "classifine.server.app", "ServerSettings": "classifine.server.settings"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'classifine.server' has no attribute {name!r}")
+
 
 __all__ = ["ServerSettings", "create_app"]

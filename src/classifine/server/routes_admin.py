@@ -26,7 +26,7 @@ from classifine.server.schemas import (
 from classifine.server.service import LoadedModel, ServingContext, pick_model
 
 router = APIRouter()
-_ERR: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (401, 403, 404, 409)}
+_ERR: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422)}
 
 
 def _ctx(request: Request) -> ServingContext:
@@ -49,14 +49,18 @@ def _info(model: LoadedModel) -> ModelInfo:
     )
 
 
-@router.get("/health", response_model=HealthResponse, tags=["probes"])
+@router.get("/health", response_model=HealthResponse, tags=["probes"], summary="Liveness probe")
 async def health() -> HealthResponse:
     """Alive: the process answers."""
     return HealthResponse(status="ok")
 
 
 @router.get(
-    "/ready", response_model=ReadyResponse, tags=["probes"], responses={503: {"model": ReadyResponse}}
+    "/ready",
+    response_model=ReadyResponse,
+    tags=["probes"],
+    summary="Readiness probe",
+    responses={503: {"model": ReadyResponse}},
 )
 async def ready(request: Request) -> Any:
     """Ready: every model is loaded and the server is not shutting down (else 503)."""
@@ -69,7 +73,12 @@ async def ready(request: Request) -> Any:
 
 
 @router.get(
-    "/v1/models", response_model=ModelsResponse, dependencies=[Depends(require_api_key)], tags=["models"]
+    "/v1/models",
+    response_model=ModelsResponse,
+    dependencies=[Depends(require_api_key)],
+    tags=["models"],
+    summary="List the served models",
+    responses={401: {"model": ErrorBody}},
 )
 async def list_models(request: Request) -> ModelsResponse:
     """The served models: name, version, labels, engine and headline metrics."""
@@ -82,6 +91,7 @@ async def list_models(request: Request) -> ModelsResponse:
     dependencies=[Depends(require_configured_key)],
     responses=_ERR,
     tags=["models"],
+    summary="Reload a model from its run folder",
 )
 async def reload_model(name: str, request: Request) -> ReloadResponse:
     """Load the run folder again and swap it in atomically; requests in flight finish on the old model."""
@@ -99,7 +109,14 @@ async def reload_model(name: str, request: Request) -> ReloadResponse:
     return ReloadResponse(model=name, version=model.version, previous_version=previous, changed=changed)
 
 
-@router.get("/metrics", dependencies=[Depends(require_api_key)], tags=["probes"], response_class=Response)
+@router.get(
+    "/metrics",
+    dependencies=[Depends(require_api_key)],
+    tags=["probes"],
+    response_class=Response,
+    summary="Prometheus metrics",
+    responses={200: {"content": {"text/plain": {}}}, 401: {"model": ErrorBody}},
+)
 async def metrics(request: Request) -> Response:
     """Prometheus metrics of this server process."""
     ctx = _ctx(request)

@@ -36,7 +36,7 @@ def _ctx(request: Request) -> ServingContext:
     return ctx
 
 
-@router.post("/v1/classify", response_model=ClassifyResponse, responses=_ERRORS)
+@router.post("/v1/classify", response_model=ClassifyResponse, responses=_ERRORS, summary="Classify texts")
 async def classify_texts(body: ClassifyRequest, request: Request) -> ClassifyResponse:
     """Classify texts: a label, every label's probability and the top-k labels per text, each with an id."""
     ctx = _ctx(request)
@@ -119,6 +119,7 @@ def _tei_scores(model: LoadedModel, s: Scored, raw: bool) -> list[TeiPrediction]
     "/predict",
     response_model=list[TeiPrediction] | list[list[TeiPrediction]],
     responses={**_ERRORS, 400: {"model": ErrorBody}},
+    summary="Classify (Text Embeddings Inference's /predict)",
 )
 async def predict_tei(
     body: PredictRequest,

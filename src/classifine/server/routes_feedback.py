@@ -19,7 +19,7 @@ from classifine.server.service import LoadedModel, ServingContext, check_limits,
 from classifine.server.store import PredictionRow, PredictionStore, encode_label, text_hash
 
 router = APIRouter(dependencies=[Depends(require_api_key)], tags=["feedback"])
-_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (401, 404, 409, 422)}
+_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (401, 404, 409, 413, 422)}
 
 
 def _label(model: LoadedModel, label: str | list[str]) -> str | list[str]:
@@ -50,7 +50,13 @@ async def _find(stores: list[PredictionStore], body: FeedbackRequest, sha: str |
     return None, None
 
 
-@router.post("/v1/feedback", status_code=201, response_model=FeedbackResponse, responses=_ERRORS)
+@router.post(
+    "/v1/feedback",
+    status_code=201,
+    response_model=FeedbackResponse,
+    responses=_ERRORS,
+    summary="Confirm or correct a prediction",
+)
 async def add_feedback(body: FeedbackRequest, request: Request) -> FeedbackResponse:
     """Record the right label for a prediction (by ``id``) or a text: a confirmation or a correction."""
     ctx: ServingContext = request.app.state.ctx
