@@ -21,7 +21,10 @@ from classifine.inference.predictor import Classifier
 from classifine.server import ServerSettings, create_app
 from classifine.server.settings import Limits
 
-SPAM = "WINNER!! As a valued network customer you have been selected to receive a £900 prize reward! Call 09061701461"
+SPAM = (
+    "WINNER!! As a valued network customer you have been selected to receive a £900 prize reward! "
+    "Call 09061701461"
+)
 HAM = "Ok lar... I'll be home by 7, see you then"
 SNAPSHOT = Path(__file__).resolve().parents[1] / "fixtures" / "openapi.json"
 
@@ -138,10 +141,11 @@ def test_bad_client_input_gets_a_json_4xx(
 
 
 def test_odd_but_valid_input_is_classified(client: TestClient) -> None:
-    weird = [
-        '{"texts": ["\\ud800 lone surrogate", "nul \\u0000 char", "", "  ", "\\ud83d\\ude00 emoji", "\\u202e rtl"]}'
-    ]
-    r = client.post("/v1/classify", content=weird[0].encode(), headers={"content-type": "application/json"})
+    weird = (
+        '{"texts": ["\\ud800 lone surrogate", "nul \\u0000 char", "", "  ", '
+        '"\\ud83d\\ude00 emoji", "\\u202e rtl"]}'
+    )
+    r = client.post("/v1/classify", content=weird.encode(), headers={"content-type": "application/json"})
     assert r.status_code == 200, r.text
     assert len(r.json()["predictions"]) == 6
     big = client.post(

@@ -9,6 +9,7 @@ import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -17,12 +18,12 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from safetensors.torch import load_file, save_file
-from serving import live_server, metric
 
 from classifine.artifact import atomic_dir
 from classifine.data.catalog import load_catalog
 from classifine.inference.predictor import Classifier
 from classifine.server import ServerSettings, create_app
+from serving import live_server, metric
 
 KEY = "live-test-key-5b1f0c"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -148,33 +149,37 @@ def api_url(sms_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         yield url
 
 
+def _fuzz(operation: Any, mode: str, api_url: str, statuses: dict[str, set[int]]) -> None:
+    from schemathesis.checks import not_a_server_error
+
+    strategy = operation.as_strategy(generation_mode=schemathesis.GenerationMode(mode))
+
+    @given(case=strategy)
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    def check(case: schemathesis.Case) -> None:
+        response = case.call(base_url=api_url, headers=AUTH, timeout=60)
+        case.validate_response(response, checks=[not_a_server_error])
+        statuses.setdefault(operation.label, set()).add(response.status_code)
+        if response.status_code >= 400 and "json" in response.headers.get("content-type", ""):
+            assert "error" in json.loads(response.text), response.text
+
+    try:
+        check()
+    except Unsatisfiable:  # no invalid request exists for an operation without parameters
+        assert mode == "negative" and operation.label.startswith("GET"), operation.label
+
+
 @pytest.mark.parametrize("mode", ["positive", "negative"])
 def test_openapi_fuzzing_finds_no_server_error(api_url: str, mode: str) -> None:
     """Every operation of the served OpenAPI schema, with generated valid (positive) and invalid
     (negative) requests, 25 examples each: no 5xx, and every JSON error has an ``error`` message.
     """
-    from schemathesis.checks import not_a_server_error
-
     schema = schemathesis.openapi.from_url(api_url + "/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) == 8
     statuses: dict[str, set[int]] = {}
     for operation in operations:
-        strategy = operation.as_strategy(generation_mode=schemathesis.GenerationMode(mode))
-
-        @given(case=strategy)
-        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
-        def check(case: schemathesis.Case) -> None:
-            response = case.call(base_url=api_url, headers=AUTH, timeout=60)
-            case.validate_response(response, checks=[not_a_server_error])
-            statuses.setdefault(operation.label, set()).add(response.status_code)
-            if response.status_code >= 400 and "json" in response.headers.get("content-type", ""):
-                assert "error" in json.loads(response.text), response.text
-
-        try:
-            check()
-        except Unsatisfiable:  # no invalid request exists for an operation without parameters
-            assert mode == "negative" and operation.label.startswith("GET"), operation.label
+        _fuzz(operation, mode, api_url, statuses)
     assert all(code < 500 for codes in statuses.values() for code in codes)
     if mode == "positive":
         assert 200 in statuses["POST /v1/classify"] and 200 in statuses["POST /predict"]
