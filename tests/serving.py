@@ -8,6 +8,7 @@ Example:
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -54,14 +55,18 @@ def live_server(app: Any, timeout: float = 120.0) -> Iterator[str]:
 
 
 def serve_process(
-    args: list[str], env: dict[str, str] | None = None, log: Path | None = None
+    args: list[str], env: dict[str, str] | None = None, log: Path | None = None, cwd: Path | None = None
 ) -> subprocess.Popen[bytes]:
     """Start ``classifine serve ARGS`` from these sources as a subprocess (stdout/stderr to ``log``)."""
     full_env = {**os.environ, **(env or {})}
     full_env["PYTHONPATH"] = str(SRC) + os.pathsep + full_env.get("PYTHONPATH", "")
     out = open(log, "wb") if log is not None else subprocess.DEVNULL  # noqa: SIM115 (closed with the process)
     return subprocess.Popen(
-        [sys.executable, "-m", "classifine.cli.main", "serve", *args], env=full_env, stdout=out, stderr=out
+        [sys.executable, "-m", "classifine.cli.main", "serve", *args],
+        env=full_env,
+        stdout=out,
+        stderr=out,
+        cwd=cwd,
     )
 
 
@@ -80,8 +85,11 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes] | None = None, timeout: f
     raise RuntimeError(f"server at {url} not ready after {timeout} s")
 
 
+GRACEFUL = (0, -signal.SIGTERM)  # uvicorn re-raises the SIGTERM it handled once it has shut down
+
+
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 60.0) -> int:
-    """SIGTERM (graceful), then SIGKILL if it does not exit; the exit code."""
+    """SIGTERM (graceful), then SIGKILL if it does not exit; the exit code (see GRACEFUL)."""
     if proc.poll() is None:
         proc.terminate()
         try:
