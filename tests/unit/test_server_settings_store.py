@@ -107,3 +107,15 @@ def test_psi() -> None:
     expected = (0.9 - 0.5) * math.log(0.9 / 0.5) + (0.1 - 0.5) * math.log(0.1 / 0.5)
     assert shifted == pytest.approx(expected)
     assert psi({"a": 1.0}, {"a": 0.5, "new": 0.5}) > 0.25  # a label never seen in training
+
+
+def test_worker_processes_build_their_app_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from classifine.server.app import app_from_env
+
+    settings = ServerSettings.for_runs(["spam=runs/x"], max_batch_size=8)
+    monkeypatch.setenv("CLASSIFINE_SERVE_SETTINGS", settings.to_env())
+    app = app_from_env()  # what uvicorn calls in each --workers process (models load in its lifespan)
+    assert "/v1/classify" in app.openapi()["paths"]
+    monkeypatch.delenv("CLASSIFINE_SERVE_SETTINGS")
+    with pytest.raises(ConfigError, match="CLASSIFINE_SERVE_SETTINGS"):
+        app_from_env()

@@ -117,6 +117,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
 def app_from_env() -> FastAPI:
     """The factory uvicorn calls in each worker process (``--workers N``): settings from the environment."""
+    if not logging.getLogger().handlers:  # a fresh worker process: log like the parent's CLI does
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
     return create_app(ServerSettings.from_env())
 
 
