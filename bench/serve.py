@@ -8,7 +8,8 @@ epoch), served on loopback two ways, one after the other, in one invocation:
   (b) ``classifine serve RUN`` with its defaults (micro-batching, prediction store on).
 
 Each is driven by ``wrk`` (C, 2 threads) with 32 connections, one real sms-spam test text per
-request (the texts cycle), a fixed number of requests; then a 64-connection, 60-second soak of (b)
+request (the texts cycle), a fixed number of requests split into rounds that alternate between the
+two servers (so load from other work hits both alike); then a 64-connection, 60-second soak of (b)
 reports errors and the server's RSS growth. Results: ``bench/results/serve.json``.
 
 Run: python bench/serve.py [--requests 3000] [--soak-seconds 60] [--run runs/X] [--quick]
@@ -288,30 +289,69 @@ def soak(run: Path, work: Path, script: Path, seconds: int) -> dict[str, Any]:
     }
 
 
+def _combine(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row from several rounds: totals for throughput, the median round's p50, the worst p95/p99."""
+    requests = sum(r["requests"] for r in rounds)
+    seconds = sum(r["seconds"] for r in rounds)
+    p50 = sorted(r["p50_ms"] for r in rounds)[len(rounds) // 2]
+    return {
+        "requests": requests,
+        "seconds": round(seconds, 2),
+        "requests_per_s": round(requests / max(seconds, 1e-9), 1),
+        "p50_ms": p50,
+        "p95_ms": max(r["p95_ms"] for r in rounds),
+        "p99_ms": max(r["p99_ms"] for r in rounds),
+        "max_ms": max(r["max_ms"] for r in rounds),
+        "errors": sum(r["errors"] for r in rounds),
+        "non_2xx": sum(r["non_2xx"] for r in rounds),
+        "rounds": rounds,
+    }
+
+
 def measure(args: argparse.Namespace, run: Path, work: Path, script: Path) -> dict[str, Any]:
+    """Both servers up; alternate rounds of wrk between them so load from others hits both alike."""
     texts = test_texts()
-    results: dict[str, Any] = {}
-    for kind in ("plain", "classifine"):
-        port = free_port()
-        proc = start_plain(run / "model", work, port) if kind == "plain" else start_classifine(run, port)
-        try:
-            ready = f"http://127.0.0.1:{port}/docs" if kind == "plain" else f"http://127.0.0.1:{port}/ready"
-            wait_ready(ready, proc)
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    urls: dict[str, str] = {}
+    bodies: dict[str, Path] = {}
+    try:
+        for kind in ("plain", "classifine"):
+            port = free_port()
+            procs[kind] = (
+                start_plain(run / "model", work, port) if kind == "plain" else start_classifine(run, port)
+            )
+            base = f"http://127.0.0.1:{port}"
+            wait_ready(base + ("/docs" if kind == "plain" else "/ready"), procs[kind])
             path, key = ("/classify", "text") if kind == "plain" else ("/v1/classify", "texts")
-            warm(f"http://127.0.0.1:{port}{path}", {key: "warm up" if key == "text" else ["warm up"]})
-            bodies = write_bodies(work / f"{kind}.jsonl", texts, key)
-            print(f"{kind}: {args.requests} requests, {args.clients} clients ...", flush=True)
-            results[kind] = wrk(f"http://127.0.0.1:{port}{path}", bodies, script, args.clients, args.requests)
+            urls[kind] = base + path
+            warm(urls[kind], {key: "warm up" if key == "text" else ["warm up"]})
+            bodies[kind] = write_bodies(work / f"{kind}.jsonl", texts, key)
+        per_round = max(1, args.requests // args.rounds)
+        rounds: dict[str, list[dict[str, Any]]] = {"plain": [], "classifine": []}
+        for r in range(args.rounds):
+            order = ("plain", "classifine") if r % 2 == 0 else ("classifine", "plain")
+            for kind in order:
+                print(
+                    f"round {r + 1}/{args.rounds} {kind}: {per_round} requests, {args.clients} clients",
+                    flush=True,
+                )
+                rounds[kind].append(wrk(urls[kind], bodies[kind], script, args.clients, per_round))
+        results = {kind: _combine(rows) for kind, rows in rounds.items()}
+        for kind, proc in procs.items():
             results[kind]["rss_mb"] = round(rss_mb(proc.pid), 1)
-        finally:
+        return results
+    finally:
+        for proc in procs.values():
             stop(proc)
-    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000, help="requests per server at 32 clients")
     parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="alternating rounds per server (shared machines)"
+    )
     parser.add_argument("--soak-seconds", type=int, default=60, help="0 skips the soak")
     parser.add_argument("--run", help="serve this run instead of training examples/sms-spam.yaml")
     parser.add_argument("--quick", action="store_true", help="train one epoch instead of the example's four")
@@ -335,7 +375,7 @@ def main() -> None:
         "max_length": meta["max_length"],
         "precision": meta.get("precision"),
         "texts": "sms-spam test split, one text per request, cycling",
-        "load_tool": "wrk -t 2 (fixed request count; latency percentiles from wrk)",
+        "load_tool": f"wrk -t 2 (fixed request count in {args.rounds} alternating rounds; latency from wrk)",
         "clients": args.clients,
         "requests": args.requests,
         "plain_server": "FastAPI def endpoint + transformers.pipeline('text-classification'), "

@@ -275,7 +275,10 @@ class PredictionStore:
                 else:
                     rows.append(item)
             if rows:
-                self._write(rows)
+                try:
+                    self._write(rows)
+                except Exception:  # a failing callback must not stop the writer
+                    logger.exception("store writer callback failed")
             for _ in range(len(rows) + (1 if stop else 0)):
                 self._queue.task_done()
             if stop:
@@ -287,7 +290,7 @@ class PredictionStore:
                 with self.engine.begin() as conn:
                     conn.execute(predictions.insert(), [asdict(r) for r in rows])
                 break
-            except sa.exc.SQLAlchemyError as exc:
+            except Exception as exc:  # the writer thread must survive any database failure
                 logger.warning(
                     "store write of %d rows failed (attempt %d): %s",
                     len(rows),
