@@ -195,3 +195,31 @@ def test_multi_label_run_serves_label_lists(tmp_path: Path) -> None:
     out = tmp_path / "tags.csv"
     export_feedback(run, out)
     assert json.loads(pd.read_csv(out)["label"][0]) == ["billing", "bug"]
+
+
+def test_postgres_store_serves_monitors_and_exports(sms_run: Path, postgres_url: str, tmp_path: Path) -> None:
+    import uuid
+
+    import sqlalchemy as sa
+
+    name = f"serving_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    url = postgres_url.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        settings = ServerSettings.for_runs([f"spam={sms_run}"], store=url, store_texts=True)
+        with TestClient(create_app(settings)) as c:
+            preds = c.post("/v1/classify", json={"texts": ["nul \x00 in a text", "see you at 5"]}).json()
+            pid = preds["predictions"][1]["id"]
+            assert c.post("/v1/feedback", json={"id": pid, "label": "ham"}).status_code == 201
+        report = monitor(url, run=sms_run)
+        m = report.models[0]
+        assert m["model"] == "spam" and m["predictions"] == 2 and m["feedback"]["judged"] == 1
+        assert m["drift"]["psi"] is not None
+        result = export_feedback(url, tmp_path / "pg.csv")
+        assert result.rows == 1 and pd.read_csv(tmp_path / "pg.csv")["text"].tolist() == ["see you at 5"]
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()
