@@ -345,6 +345,26 @@ def measure(args: argparse.Namespace, run: Path, work: Path, script: Path) -> di
             stop(proc)
 
 
+def show(out: dict[str, Any]) -> None:
+    """Print the results table."""
+    print(f"{'server':<12}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    for name in ("plain", "classifine"):
+        r = out[name]
+        errors = r["errors"] + r["non_2xx"]
+        print(
+            f"{name:<12}{r['requests_per_s']:>9.1f}{r['p50_ms']:>9.1f}{r['p95_ms']:>9.1f}{r['p99_ms']:>9.1f}{errors:>8}"
+        )
+    print(f"ratio: {out['ratio_requests_per_s']:.2f}x")
+    soak = out["soak"]
+    if soak:
+        print(
+            f"soak ({soak['clients']} clients, {soak['seconds']:.0f} s): {soak['requests']} requests, "
+            f"{soak['errors'] + soak['non_2xx']} errors, "
+            f"RSS {soak['rss_start_mb']} -> {soak['rss_end_mb']} MB"
+        )
+    print(f"beside: load {out['beside']['load_average_1m']}, {out['beside']['top_processes']}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000, help="requests per server at 32 clients")
@@ -397,20 +417,7 @@ def main() -> None:
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"{'server':<12}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}")
-    for name, r in (("plain", plain), ("classifine", ours)):
-        errors = r["errors"] + r["non_2xx"]
-        print(
-            f"{name:<12}{r['requests_per_s']:>9.1f}{r['p50_ms']:>9.1f}{r['p95_ms']:>9.1f}{r['p99_ms']:>9.1f}{errors:>8}"
-        )
-    print(f"ratio: {ratio:.2f}x")
-    if soak_stats:
-        print(
-            f"soak (64 clients, {args.soak_seconds} s): {soak_stats['requests']} requests, "
-            f"{soak_stats['errors'] + soak_stats['non_2xx']} errors, RSS {soak_stats['rss_start_mb']} -> "
-            f"{soak_stats['rss_end_mb']} MB"
-        )
-    print(f"beside: load {started_beside['load_average_1m']}, {started_beside['top_processes']}")
+    show(out)
     print(f"wrote {RESULTS}")
 
 

@@ -67,6 +67,43 @@ def _texts_from_file(path: Path, column: str) -> dict[str, str]:
     return {text_hash(str(t)): str(t) for t in frame[column].dropna()}
 
 
+def _resolve_texts(
+    store: str | Path, model: str | None, only_corrections: bool, texts: str | Path | None, column: str
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """(latest feedback per text, text by sha256 for those whose text is known)."""
+    url, _run = resolve_source(store)
+    engine = make_engine(url)
+    try:
+        latest = _latest(engine, model)
+        if latest.empty:
+            raise DataError(
+                "no feedback in this store", where=str(store), hint="POST /v1/feedback records some"
+            )
+        if only_corrections:
+            latest = latest[latest["kind"] == "correct"]
+        known = {
+            h: t for h, t in zip(latest["text_sha256"], latest["text"], strict=True) if isinstance(t, str)
+        }
+        known.update(_stored_texts(engine, [h for h in latest["text_sha256"] if h not in known]))
+    finally:
+        engine.dispose()
+    if texts is not None:
+        from_file = _texts_from_file(Path(texts), column)
+        known.update({h: from_file[h] for h in latest["text_sha256"] if h not in known and h in from_file})
+    return latest, known
+
+
+def _write_rows(out: Path, rows: list[tuple[str, str]]) -> None:
+    with atomic_file(out) as tmp:
+        if out.suffix.lower() == ".jsonl":
+            with open(tmp, "w", encoding="utf-8") as fh:
+                for text, label in rows:
+                    value = json.loads(label) if label.startswith("[") else label
+                    fh.write(json.dumps({"text": text, "label": value}, ensure_ascii=False) + "\n")
+        else:
+            pd.DataFrame(rows, columns=["text", "label"]).to_csv(tmp, index=False)
+
+
 def export_feedback(
     store: str | Path,
     output: str | Path,
@@ -82,26 +119,7 @@ def export_feedback(
         >>> export_feedback("sqlite:///serving.sqlite", "fixes.csv", only_corrections=True).corrections
         7
     """
-    url, _run = resolve_source(store)
-    engine = make_engine(url)
-    try:
-        latest = _latest(engine, model)
-        if latest.empty:
-            raise DataError(
-                "no feedback in this store", where=str(store), hint="POST /v1/feedback records some"
-            )
-        if only_corrections:
-            latest = latest[latest["kind"] == "correct"]
-        known = {
-            h: t for h, t in zip(latest["text_sha256"], latest["text"], strict=True) if isinstance(t, str)
-        }
-        missing = [h for h in latest["text_sha256"] if h not in known]
-        known.update(_stored_texts(engine, missing))
-    finally:
-        engine.dispose()
-    if texts is not None:
-        from_file = _texts_from_file(Path(texts), text_column)
-        known.update({h: from_file[h] for h in latest["text_sha256"] if h not in known and h in from_file})
+    latest, known = _resolve_texts(store, model, only_corrections, texts, text_column)
     rows = [
         (known[h], label, kind)  # multi-label labels stay a JSON list, which train reads
         for h, label, kind in zip(latest["text_sha256"], latest["label"], latest["kind"], strict=True)
@@ -117,14 +135,6 @@ def export_feedback(
             "or serve with --store-texts",
         )
     out = Path(output)
-    frame = pd.DataFrame([(t, label) for t, label, _ in rows], columns=["text", "label"])
-    with atomic_file(out) as tmp:
-        if out.suffix.lower() == ".jsonl":
-            with open(tmp, "w", encoding="utf-8") as fh:
-                for text, label in zip(frame["text"], frame["label"], strict=True):
-                    value = json.loads(label) if label.startswith("[") else label
-                    fh.write(json.dumps({"text": text, "label": value}, ensure_ascii=False) + "\n")
-        else:
-            frame.to_csv(tmp, index=False)
+    _write_rows(out, [(text, label) for text, label, _ in rows])
     corrections = sum(1 for _, _, kind in rows if kind == "correct")
     return FeedbackExport(out, len(rows), corrections, missing_text)

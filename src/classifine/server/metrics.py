@@ -27,50 +27,47 @@ class ServerMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        http = ["route", "method", "status"]
         self.requests = Counter(
-            "classifine_requests",
-            "HTTP requests by route, method and status",
-            ["route", "method", "status"],
-            registry=r,
+            "classifine_requests", "HTTP requests by route, method and status", http, registry=r
         )
         self.latency = Histogram(
             "classifine_request_duration_seconds",
-            "HTTP request latency by route, method and status",
-            ["route", "method", "status"],
+            "HTTP request latency",
+            http,
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
         self.in_flight = Gauge("classifine_requests_in_flight", "HTTP requests being answered", registry=r)
-        self.forward_passes = Counter(
-            "classifine_forward_passes",
-            "Batched forward passes (predict calls) by model",
-            ["model"],
-            registry=r,
-        )
+        self._batching(r)
+        self._model(r)
+        self._store(r)
+
+    def _batching(self, r: CollectorRegistry) -> None:
+        m = ["model"]
+        self.forward_passes = Counter("classifine_forward_passes", "Batched forward passes", m, registry=r)
         self.batch_texts = Histogram(
-            "classifine_batch_size", "Texts per forward pass", ["model"], buckets=BATCH_BUCKETS, registry=r
+            "classifine_batch_size", "Texts per forward pass", m, buckets=BATCH_BUCKETS, registry=r
         )
         self.batch_requests = Histogram(
             "classifine_batch_requests",
             "Requests sharing one forward pass",
-            ["model"],
+            m,
             buckets=BATCH_BUCKETS,
             registry=r,
         )
         self.queue_wait = Histogram(
-            "classifine_queue_wait_seconds",
-            "Time a request waited for its forward pass",
-            ["model"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
+            "classifine_queue_wait_seconds", "Wait for a forward pass", m, buckets=LATENCY_BUCKETS, registry=r
         )
         self.forward_seconds = Histogram(
             "classifine_forward_seconds",
             "Duration of one forward pass",
-            ["model"],
+            m,
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+
+    def _model(self, r: CollectorRegistry) -> None:
         self.predictions = Counter(
             "classifine_predictions",
             "Predictions by model and predicted label",
@@ -86,20 +83,20 @@ class ServerMetrics:
         )
         self.model_info = Gauge(
             "classifine_model_info",
-            "Served model versions (1 = serving)",
+            "Served versions (1 = serving)",
             ["model", "version", "engine"],
             registry=r,
         )
         self.reloads = Counter(
-            "classifine_model_reloads", "Reload requests by outcome", ["model", "outcome"], registry=r
+            "classifine_model_reloads", "Reloads by outcome", ["model", "outcome"], registry=r
         )
+
+    def _store(self, r: CollectorRegistry) -> None:
         self.store_written = Counter(
             "classifine_store_rows_written", "Rows committed to the store", ["table"], registry=r
         )
         self.store_dropped = Counter(
-            "classifine_store_rows_dropped",
-            "Prediction rows dropped because the store queue was full",
-            registry=r,
+            "classifine_store_rows_dropped", "Prediction rows dropped: the store queue was full", registry=r
         )
         self.store_errors = Counter("classifine_store_write_errors", "Failed store transactions", registry=r)
         self.store_queue = Gauge(
