@@ -226,6 +226,12 @@ def warm(url: str, body: dict[str, Any], n: int = 32) -> None:
         httpx.post(url, json=body, timeout=60).raise_for_status()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used (a contention-robust cost measure)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -304,6 +310,9 @@ def _combine(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         "max_ms": max(r["max_ms"] for r in rounds),
         "errors": sum(r["errors"] for r in rounds),
         "non_2xx": sum(r["non_2xx"] for r in rounds),
+        "server_cpu_ms_per_request": round(
+            sum(r["server_cpu_ms_per_request"] * r["requests"] for r in rounds) / max(requests, 1), 2
+        ),
         "rounds": rounds,
     }
 
@@ -335,7 +344,12 @@ def measure(args: argparse.Namespace, run: Path, work: Path, script: Path) -> di
                     f"round {r + 1}/{args.rounds} {kind}: {per_round} requests, {args.clients} clients",
                     flush=True,
                 )
-                rounds[kind].append(wrk(urls[kind], bodies[kind], script, args.clients, per_round))
+                cpu = cpu_seconds(procs[kind].pid)
+                stats = wrk(urls[kind], bodies[kind], script, args.clients, per_round)
+                stats["server_cpu_ms_per_request"] = round(
+                    1000 * (cpu_seconds(procs[kind].pid) - cpu) / max(stats["requests"], 1), 2
+                )
+                rounds[kind].append(stats)
         results = {kind: _combine(rows) for kind, rows in rounds.items()}
         for kind, proc in procs.items():
             results[kind]["rss_mb"] = round(rss_mb(proc.pid), 1)
@@ -354,7 +368,9 @@ def show(out: dict[str, Any]) -> None:
         print(
             f"{name:<12}{r['requests_per_s']:>9.1f}{r['p50_ms']:>9.1f}{r['p95_ms']:>9.1f}{r['p99_ms']:>9.1f}{errors:>8}"
         )
-    print(f"ratio: {out['ratio_requests_per_s']:.2f}x")
+    print(
+        f"ratio: {out['ratio_requests_per_s']:.2f}x requests/s, {out['ratio_server_cpu_per_request']:.2f}x less CPU per request"
+    )
     soak = out["soak"]
     if soak:
         print(
@@ -404,6 +420,9 @@ def main() -> None:
         "plain": plain,
         "classifine": ours,
         "ratio_requests_per_s": round(ratio, 2),
+        "ratio_server_cpu_per_request": round(
+            plain["server_cpu_ms_per_request"] / max(ours["server_cpu_ms_per_request"], 1e-9), 2
+        ),
         "soak": soak_stats,
         "beside": started_beside,
         "cpus": os.cpu_count(),

@@ -1,10 +1,11 @@
 """Dynamic micro-batching: concurrent requests' texts share one forward pass.
 
 Each request submits its texts and awaits a future. One worker task per model gathers pending
-requests until ``max_batch_size`` texts are waiting or the oldest has waited ``max_wait_ms``, runs
+requests until ``max_batch_size`` texts are waiting or ``max_wait_ms`` has passed, runs
 ONE ``predict`` call (the classifier sorts the texts by length) in a worker thread, and answers
 every request with its own rows, in its own order. While a forward pass runs, new requests queue
-up, so under load batches fill without waiting at all.
+up; after a pass, the clients it answered get ``max_wait_ms`` to send their next request before the
+next pass starts, so under steady load passes stay full (instead of alternating half batches).
 
 Example:
     >>> batcher = MicroBatcher(clf.predict_proba, max_batch_size=32, max_wait_ms=5)
@@ -86,6 +87,7 @@ class MicroBatcher:
         self._wakeup = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
+        self._last_end = 0.0  # perf_counter() when the last forward pass answered its requests
 
     async def start(self) -> None:
         """Start the worker task on the running event loop."""
@@ -130,9 +132,16 @@ class MicroBatcher:
         return True
 
     async def _gather_more(self) -> None:
-        """Wait until the batch is full, the oldest request's wait is over, or we are closing."""
+        """Wait until the batch is full, the wait is over, or we are closing.
+
+        The wait runs from the oldest request's arrival, or from the end of the previous forward
+        pass when that is later: the clients it just answered get ``max_wait`` to send their next
+        request, so under steady load passes stay full instead of splitting into alternating halves.
+        A lone request never waits longer than ``max_wait``.
+        """
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.max_wait - (time.perf_counter() - self._pending[0].enqueued)
+        start = max(self._pending[0].enqueued, self._last_end)
+        deadline = loop.time() + self.max_wait - (time.perf_counter() - start)
         while self._pending_texts < self.max_batch_size and not self._closing:
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -175,6 +184,7 @@ class MicroBatcher:
                     item.future.set_exception(exc)
             return
         seconds = time.perf_counter() - started
+        self._last_end = time.perf_counter()
         start = 0
         for item in live:
             rows = probs[start : start + len(item.texts)]
