@@ -369,7 +369,8 @@ def show(out: dict[str, Any]) -> None:
             f"{name:<12}{r['requests_per_s']:>9.1f}{r['p50_ms']:>9.1f}{r['p95_ms']:>9.1f}{r['p99_ms']:>9.1f}{errors:>8}"
         )
     print(
-        f"ratio: {out['ratio_requests_per_s']:.2f}x requests/s, {out['ratio_server_cpu_per_request']:.2f}x less CPU per request"
+        f"ratio: {out['ratio_requests_per_s']:.2f}x requests/s, "
+        f"{out['ratio_server_cpu_per_request']:.2f}x less server CPU per request"
     )
     soak = out["soak"]
     if soak:
