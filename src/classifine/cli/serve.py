@@ -40,6 +40,9 @@ def serve(
         min=0.0,
         help="How long a request may wait for others to share its forward pass.",
     ),
+    forward_workers: int | None = typer.Option(
+        None, "--forward-workers", min=1, help="Batches running side by side (default: 2, at most the CPUs)."
+    ),
     api_key_env: str | None = typer.Option(
         None, "--api-key-env", help="Name of an environment variable holding the API key (Bearer auth)."
     ),
@@ -88,6 +91,7 @@ def serve(
         engine=engine,
         max_batch_size=max_batch_size,
         max_wait_ms=max_wait_ms,
+        **({"forward_workers": forward_workers} if forward_workers else {}),
         api_key_env=api_key_env,
         cors_origins=cors_origin,
         limits=Limits(max_body_bytes=max_body_bytes, max_texts=max_texts, max_text_chars=max_text_chars),

@@ -59,6 +59,7 @@ class MicroBatcher:
         max_wait_ms: how long the oldest waiting request may wait for others to join.
         executor: where ``predict`` runs (default: the event loop's default thread pool).
         on_batch: called on the event loop after each forward pass (metrics).
+        concurrency: batches that may run at once (give ``executor`` as many threads).
 
     Example:
         >>> batcher = MicroBatcher(clf.predict_proba, max_batch_size=16, max_wait_ms=2)
@@ -72,9 +73,12 @@ class MicroBatcher:
         max_wait_ms: float = 5.0,
         executor: Executor | None = None,
         on_batch: Callable[[BatchStats], None] | None = None,
+        concurrency: int = 1,
     ) -> None:
         if max_batch_size < 1:
             raise ServingError(f"max_batch_size must be at least 1, got {max_batch_size}")
+        if concurrency < 1:
+            raise ServingError(f"concurrency must be at least 1, got {concurrency}")
         if max_wait_ms < 0:
             raise ServingError(f"max_wait_ms must be 0 or more, got {max_wait_ms}")
         self._predict = predict
@@ -88,10 +92,14 @@ class MicroBatcher:
         self._closing = False
         self._task: asyncio.Task[None] | None = None
         self._last_end = 0.0  # perf_counter() when the last forward pass answered its requests
+        self._concurrency = concurrency
+        self._slots: asyncio.Semaphore | None = None
+        self._running: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Start the worker task on the running event loop."""
         if self._task is None:
+            self._slots = asyncio.Semaphore(self._concurrency)
             self._task = asyncio.get_running_loop().create_task(self._run(), name="classifine-batcher")
 
     @property
@@ -153,9 +161,13 @@ class MicroBatcher:
                 return
 
     def _take_batch(self) -> list[_Item]:
+        # Idle workers share what is waiting evenly: 32 waiting texts and 2 idle workers make two
+        # passes of 16 running side by side, not one pass of 32 beside an idle worker.
+        idle = max(1, self._concurrency - len(self._running))
+        limit = min(self.max_batch_size, -(-self._pending_texts // idle))
         batch = [self._pending.popleft()]
         size = len(batch[0].texts)
-        while self._pending and size + len(self._pending[0].texts) <= self.max_batch_size:
+        while self._pending and size + len(self._pending[0].texts) <= limit:
             item = self._pending.popleft()
             batch.append(item)
             size += len(item.texts)
@@ -163,9 +175,19 @@ class MicroBatcher:
         return batch
 
     async def _run(self) -> None:
+        assert self._slots is not None
         while await self._wait_for_work():
+            await self._slots.acquire()  # a batch is gathered only when a worker can run it
             await self._gather_more()
-            await self._execute(self._take_batch())
+            task = asyncio.get_running_loop().create_task(self._execute(self._take_batch()))
+            self._running.add(task)
+            task.add_done_callback(self._finished)
+        await asyncio.gather(*self._running)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        assert self._slots is not None
+        self._slots.release()
 
     async def _execute(self, batch: list[_Item]) -> None:
         live = [item for item in batch if not item.future.done()]  # a client that left is skipped

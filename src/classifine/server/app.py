@@ -63,11 +63,30 @@ def _run_folder(path: Path) -> Path:
     return path.parent if path.name == "model" and (path / "classifine.json").is_file() else path
 
 
+def _share_cores(workers: int) -> int:
+    """Give each forward thread cores / workers torch threads; the previous count."""
+    import torch
+
+    from classifine.server.settings import cpu_count
+
+    previous = int(torch.get_num_threads())
+    torch.set_num_threads(max(1, cpu_count() // workers))
+    return previous
+
+
+def _restore_threads(previous: int) -> None:
+    import torch
+
+    torch.set_num_threads(previous)
+
+
 def _lifespan(settings: ServerSettings, metrics: ServerMetrics):  # type: ignore[no-untyped-def]
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # One forward pass at a time: the model's own threads use the cores.
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classifine-forward")
+        # Forward passes run side by side in their own threads, each with an equal share of the
+        # cores: on small CPUs that beats one pass spreading every op over all cores.
+        executor = ThreadPoolExecutor(settings.forward_workers, thread_name_prefix="classifine-forward")
+        threads = _share_cores(settings.forward_workers)
         registry = ModelRegistry(settings, executor, metrics)
         ctx = ServingContext(settings=settings, metrics=metrics, registry=registry, executor=executor)
         app.state.ctx = ctx
@@ -82,6 +101,7 @@ def _lifespan(settings: ServerSettings, metrics: ServerMetrics):  # type: ignore
             for store in ctx.unique_stores():
                 store.close()
             executor.shutdown(wait=True)
+            _restore_threads(threads)
             logger.info("stopped")
 
     return lifespan

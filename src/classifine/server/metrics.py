@@ -45,23 +45,30 @@ class ServerMetrics:
 
     def _batching(self, r: CollectorRegistry) -> None:
         m = ["model"]
-        self.forward_passes = Counter("classifine_forward_passes", "Batched forward passes", m, registry=r)
+        self.batches = Counter("classifine_batches", "Batches of gathered requests", m, registry=r)
+        self.forward_passes = Counter(
+            "classifine_forward_passes", "Model calls (length-sorted chunks of a batch)", m, registry=r
+        )
         self.batch_texts = Histogram(
-            "classifine_batch_size", "Texts per forward pass", m, buckets=BATCH_BUCKETS, registry=r
+            "classifine_batch_size", "Texts per batch", m, buckets=BATCH_BUCKETS, registry=r
         )
         self.batch_requests = Histogram(
             "classifine_batch_requests",
-            "Requests sharing one forward pass",
+            "Requests sharing one batch",
             m,
             buckets=BATCH_BUCKETS,
             registry=r,
         )
         self.queue_wait = Histogram(
-            "classifine_queue_wait_seconds", "Wait for a forward pass", m, buckets=LATENCY_BUCKETS, registry=r
+            "classifine_queue_wait_seconds",
+            "Wait for a batch to start",
+            m,
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.forward_seconds = Histogram(
             "classifine_forward_seconds",
-            "Duration of one forward pass",
+            "Duration of one batch (its forward passes)",
             m,
             buckets=LATENCY_BUCKETS,
             registry=r,
@@ -109,14 +116,14 @@ class ServerMetrics:
 
     def batch_observer(self, model: str) -> Callable[[BatchStats], None]:
         """A batcher callback recording one model's forward passes."""
-        passes = self.forward_passes.labels(model)
+        batches = self.batches.labels(model)
         texts = self.batch_texts.labels(model)
         requests = self.batch_requests.labels(model)
         wait = self.queue_wait.labels(model)
         seconds = self.forward_seconds.labels(model)
 
         def observe(stats: BatchStats) -> None:
-            passes.inc()
+            batches.inc()
             texts.observe(stats.texts)
             requests.observe(stats.requests)
             seconds.observe(stats.seconds)
@@ -124,6 +131,10 @@ class ServerMetrics:
                 wait.observe(waited)
 
         return observe
+
+    def pass_counter(self, model: str) -> Callable[[], None]:
+        """Counts one model's forward passes (called from the forward threads; thread-safe)."""
+        return self.forward_passes.labels(model).inc
 
     def observe_predictions(
         self, model: str, labels: Sequence[str | list[str]], confidences: Sequence[float]

@@ -14,13 +14,17 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from classifine.artifact import META_FILE, ArtifactMeta, model_dir, read_meta
 from classifine.errors import ModelError, ServingError, suggestion
@@ -67,6 +71,47 @@ def model_version(path: Path) -> str:
     return digest.hexdigest()[:12]
 
 
+# Padded tokens per model call: short texts go many to a call, long ones few (less padding).
+TOKEN_BUDGET = 512
+MAX_CHUNK = 64
+
+
+def chunked_predict(
+    classifier: Any, on_pass: Callable[[], None] | None = None
+) -> Callable[[list[str]], np.ndarray]:
+    """A batch -> probabilities function that runs length-sorted chunks of about ``TOKEN_BUDGET`` padded
+    tokens (a text's tokens estimated from its characters, capped at the model's max length).
+
+    Example:
+        >>> predict = chunked_predict(clf)
+        >>> predict(["free prize!", "see you"]).shape
+        (2, 2)
+    """
+    max_length = int(classifier.meta.max_length)
+
+    def tokens(text: str) -> int:
+        return min(max_length, len(text) // 4 + 3)
+
+    def predict(texts: list[str]) -> np.ndarray:
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.zeros((len(texts), len(classifier.labels)), dtype=np.float64)
+        chunk: list[int] = []
+        for i in [*order, -1]:
+            full = chunk and (
+                i < 0 or (len(chunk) + 1) * tokens(texts[i]) > TOKEN_BUDGET or len(chunk) >= MAX_CHUNK
+            )
+            if full:
+                out[chunk] = classifier.predict_proba([texts[j] for j in chunk])
+                if on_pass is not None:
+                    on_pass()
+                chunk = []
+            if i >= 0:
+                chunk.append(i)
+        return out
+
+    return predict
+
+
 def engine_name(classifier: Any) -> str:
     """The engine a loaded classifier runs on (torch unless it says otherwise)."""
     return str(getattr(classifier, "engine", "torch"))
@@ -83,6 +128,7 @@ class LoadedModel:
     meta: ArtifactMeta
     batcher: MicroBatcher
     engine: str
+    token_counter: Any = None  # a private tokenizer copy: the forward threads' one keeps state
     loaded_at: float = field(default_factory=time.time)
 
     @property
@@ -130,24 +176,28 @@ class ModelRegistry:
     async def _load(self, source: ModelSource) -> LoadedModel:
         """Load a run in a worker thread (the event loop keeps answering meanwhile)."""
 
-        def work() -> tuple[Any, str]:
+        def work() -> tuple[Any, str, Any]:
             version = model_version(source.path)
-            size = max(64, self._settings.max_batch_size)
-            return load_classifier(source.path, self._settings.engine, size), version
+            classifier = load_classifier(source.path, self._settings.engine, MAX_CHUNK)
+            classifier.predict_proba(
+                ["warm up"]
+            )  # the first call sets the tokenizer's state, single-threaded
+            counter = copy.deepcopy(getattr(classifier, "tokenizer", None))
+            return classifier, version, counter
 
-        classifier, version = await asyncio.to_thread(work)
-        meta = classifier.meta
-        on_batch = self._metrics.batch_observer(source.name)
+        classifier, version, counter = await asyncio.to_thread(work)
         batcher = MicroBatcher(
-            classifier.predict_proba,
+            chunked_predict(classifier, self._metrics.pass_counter(source.name)),
             max_batch_size=self._settings.max_batch_size,
             max_wait_ms=self._settings.max_wait_ms,
             executor=self._executor,
-            on_batch=on_batch,
+            on_batch=self._metrics.batch_observer(source.name),
+            concurrency=self._settings.forward_workers,
         )
         await batcher.start()
+        engine = engine_name(classifier)
         model = LoadedModel(
-            source.name, source.path, version, classifier, meta, batcher, engine_name(classifier)
+            source.name, source.path, version, classifier, classifier.meta, batcher, engine, counter
         )
         self._metrics.model_loaded(model.name, model.version, model.engine)
         logger.info("model %s version %s loaded (%s engine)", model.name, model.version, model.engine)

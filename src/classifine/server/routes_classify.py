@@ -82,7 +82,7 @@ def _tei_texts(inputs: str | list[str] | list[list[str]]) -> tuple[list[str], bo
 
 
 def _token_count(model: LoadedModel, texts: list[str]) -> int:
-    tokenizer = getattr(model.classifier, "tokenizer", None)
+    tokenizer = model.token_counter
     if tokenizer is None:
         return 0
     clean = make_cleaner(model.meta.clean)
@@ -93,9 +93,8 @@ def _token_count(model: LoadedModel, texts: list[str]) -> int:
 
 async def _check_tokens(ctx: ServingContext, model: LoadedModel, texts: list[str]) -> None:
     """Without truncation, a text longer than the model's max length is an error (as in TEI)."""
-    # The tokenizer keeps truncation settings as state: only the forward-pass thread may use it.
-    loop = asyncio.get_running_loop()
-    longest = await loop.run_in_executor(ctx.executor, _token_count, model, texts)
+    # A private tokenizer copy: the forward threads' tokenizer keeps truncation settings as state.
+    longest = await asyncio.to_thread(_token_count, model, texts)
     if longest > model.meta.max_length:
         raise ApiError(
             413,

@@ -113,7 +113,10 @@ async def classify(
         future = model.batcher.submit(texts)  # no await between picking the model and queueing on it
     except ServingError as exc:
         raise ApiError(503, str(exc), "unavailable") from None
-    probs = await future  # (N, C)
+    try:
+        probs = await future  # (N, C)
+    except Exception:  # logged by the batcher (type only): the message could quote a text
+        raise ApiError(500, "the model failed on this batch; see the server log", "internal") from None
     store = ctx.store_for(model.name)
     keep = ctx.settings.store_texts
     scored: list[Scored] = []

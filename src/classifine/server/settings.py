@@ -64,6 +64,7 @@ class ServerSettings(_Strict):
     engine: Engine = "auto"
     max_batch_size: int = Field(32, ge=1, le=4096)
     max_wait_ms: float = Field(5.0, ge=0.0, le=10_000.0)
+    forward_workers: int = Field(default_factory=lambda: min(2, cpu_count()), ge=1, le=64)
     api_key_env: str | None = None
     api_key: SecretStr | None = Field(None, exclude=True)
     cors_origins: list[str] = Field(default_factory=list)
@@ -128,6 +129,14 @@ class ServerSettings(_Strict):
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err["loc"])
             raise ConfigError(f"{where}: {err['msg']}", hint="see 'classifine serve --help'") from None
+
+
+def cpu_count() -> int:
+    """CPUs this process may use (its affinity mask, not the machine's total)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def model_source(spec: str | Path) -> ModelSource:
