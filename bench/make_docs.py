@@ -116,6 +116,12 @@ def serving_section(sv: dict) -> str:
         f"requests, {soak['errors'] + soak['non_2xx']} errors, p99 {soak['p99_ms']:.0f} ms, server RSS "
         f"{soak['rss_start_mb']:.0f} -> {soak['rss_end_mb']:.0f} MB (max {soak['rss_max_mb']:.0f} MB), "
         f"{soak['store_rows_dropped']:.0f} store rows dropped."
+        + (
+            " The RSS growth was not seen to level off within the soak: run it longer "
+            "(`--soak-seconds 600`) to tell a leak from allocator and oneDNN per-shape caches filling up."
+            if soak["rss_end_mb"] - soak["rss_start_mb"] > 100
+            else ""
+        )
         if soak
         else "Soak: not run."
     )
