@@ -417,7 +417,8 @@ def main() -> None:
         "requests": args.requests,
         "plain_server": "FastAPI def endpoint + transformers.pipeline('text-classification'), "
         "one call per request",
-        "classifine_server": "classifine serve RUN (defaults: max batch 32, max wait 5 ms, 2 forward workers, store on)",
+        "classifine_server": "classifine serve RUN "
+        "(defaults: max batch 32, max wait 5 ms, 2 forward workers, store on)",
         "plain": plain,
         "classifine": ours,
         "ratio_requests_per_s": round(ratio, 2),
