@@ -78,9 +78,7 @@ def _new_version(run: Path, spam_bias: float) -> None:
     """Write a second model version into the run folder (atomically): the head's spam bias moved."""
     model = run / "model"
     with atomic_dir(model, overwrite=True) as tmp:
-        for item in model.iterdir():
-            if item.is_file():
-                shutil.copy2(item, tmp / item.name)
+        shutil.copytree(model, tmp, dirs_exist_ok=True)
         weights = load_file(tmp / "model.safetensors")
         weights["classifier.bias"][1] += spam_bias
         save_file(weights, tmp / "model.safetensors", metadata={"format": "pt"})

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from classifine.artifact import META_FILE, ArtifactMeta, model_dir, read_meta
+from classifine.artifact import ArtifactMeta, model_dir, read_meta
 from classifine.errors import ModelError, ServingError, suggestion
 from classifine.inference.batcher import MicroBatcher
 
@@ -55,16 +55,16 @@ def load_classifier(path: Path, engine: str, batch_size: int) -> Classifier:
 
 
 def model_version(path: Path) -> str:
-    """A content version of the run's model: sha256 of ``classifine.json`` and the weight files.
+    """A content version of the run's model: sha256 over every file of its model folder.
 
     It changes exactly when the served model changes (retrained, re-exported), whatever the
     file times say. Example: ``'a3f9c2e1b7d0'``.
     """
     folder = model_dir(path)
     digest = hashlib.sha256()
-    files = [folder / META_FILE, *sorted(folder.glob("*.safetensors")), *sorted(folder.glob("*.onnx"))]
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
     for file in files:
-        digest.update(file.name.encode())
+        digest.update(file.relative_to(folder).as_posix().encode())
         with open(file, "rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(chunk)
