@@ -13,6 +13,7 @@ import shutil
 import signal
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import httpx
 import pytest
 
 from classifine.cli.main import main
-from serving import GRACEFUL, free_port, metric, serve_process, stop_process, wait_ready
+from serving import GRACEFUL, SRC, free_port, metric, serve_process, stop_process, wait_ready
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "serving.md"
 KEY = "docs-test-key-9f8e7d6c5b4a"
@@ -33,8 +34,7 @@ def doc_commands() -> list[str]:
     for block in blocks:
         for command in block.replace("\\\n", " ").splitlines():
             command = re.sub(r"\s+#.*$", "", command).strip()
-            if command:
-                commands.append(command)
+            commands += [part.strip() for part in command.split(" && ") if part.strip()]
     return commands
 
 
@@ -59,6 +59,18 @@ def _start(command: str, workdir: Path, log: Path) -> tuple[subprocess.Popen[byt
 @pytest.fixture(scope="module")
 def servers(workdir: Path) -> Iterator[dict[str, object]]:
     """The doc's first `classifine serve` command, and its first one with --api-key-env."""
+    exports = [c for c in doc_commands() if c.startswith("classifine export runs/demo")]
+    assert exports, "the doc shows exporting before serving"
+    for command in exports:  # as a user: export into runs/demo, then serve it (engine auto: int8)
+        out = subprocess.run(
+            [sys.executable, "-m", "classifine.cli.main", *shlex.split(command)[1:]],
+            cwd=workdir,
+            env={**os.environ, "PYTHONPATH": str(SRC)},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert out.returncode == 0, out.stderr[-2000:]
     serves = [c for c in doc_commands() if c.startswith("classifine serve runs/")]
     plain_cmd = serves[0]
     keyed_cmd = next(c for c in serves if "--api-key-env" in c)
@@ -109,6 +121,8 @@ def test_the_docs_curl_examples_work(servers: dict[str, object]) -> None:
             assert data[0]["label"] == "spam" and data[0]["score"] > data[1]["score"]
         if path.group(1) == "/v1/feedback":
             assert data["kind"] == "confirm" and data["prediction_id"]  # the /predict example classified it
+        if path.group(1) == "/v1/models":
+            assert data["models"][0]["engine"] == "onnx-int8"  # auto picked the exported int8 model
         if path.group(1).endswith("/reload"):
             assert data == {**data, "model": "demo", "changed": False}
     assert {"/v1/classify", "/predict", "/v1/models", "/health", "/ready", "/metrics", "/v1/feedback"} <= seen

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from classifine.artifact import ArtifactMeta, model_dir, read_meta
-from classifine.errors import ModelError, ServingError, suggestion
+from classifine.errors import ServingError, suggestion
 from classifine.inference.batcher import MicroBatcher
 
 if TYPE_CHECKING:
@@ -46,12 +46,7 @@ def load_classifier(path: Path, engine: str, batch_size: int) -> Classifier:
     """
     from classifine.inference.predictor import Classifier
 
-    if engine not in ("auto", "torch"):
-        raise ModelError(
-            f"engine '{engine}' is not available in this build",
-            hint="use --engine auto or --engine torch",
-        )
-    return Classifier.load(path, batch_size=batch_size)
+    return Classifier.load(path, engine=engine, batch_size=batch_size)
 
 
 def model_version(path: Path) -> str:
