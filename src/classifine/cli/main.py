@@ -36,6 +36,9 @@ _VERBS = (
     "label",
     "tune",
     "compare",
+    "serve",
+    "monitor",
+    "feedback",
 )
 
 
