@@ -187,10 +187,21 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def write_text(path: str | Path, text: str) -> Path:
+    """Write UTF-8 text atomically (temporary file, then rename); returns the path.
+
+    Example:
+        >>> write_text("runs/x/report.md", "# Report")
+        PosixPath('runs/x/report.md')
+    """
+    with atomic_file(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
 def write_json(path: str | Path, payload: Any) -> None:
     """Write JSON atomically (temporary file, then rename)."""
-    with atomic_file(path) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=float), encoding="utf-8")
+    write_text(path, json.dumps(payload, indent=2, ensure_ascii=False, default=float))
 
 
 def _pid_alive(pid: int) -> bool:

@@ -54,25 +54,43 @@ def _run_config(run_dir: Path) -> Any:
     return load_config(path) if path.is_file() else None
 
 
-def _file_dataset(
-    source: Any, cfg: Any, meta: Any, text_column: str | None, label_column: str | None
+def labelled_data(
+    source: Any,
+    cfg: Any,
+    label_set: LabelSet,
+    text_column: str | None = None,
+    label_column: str | None = None,
 ) -> Dataset:
-    """Labelled rows from any source, read against the model's labels and cleaned as the run's data was."""
-    from classifine.data.clean import clean_dataset, make_cleaner
+    """Labelled rows from any source, read against a model's labels with the run's columns by default.
+
+    Example:
+        >>> labelled_data("extra.csv", cfg, clf_label_set).label_set.names
+        ('ham', 'spam')
+    """
     from classifine.data.loading import read_dataset
 
     data = cfg.data if cfg is not None else None
-    ds = read_dataset(
+    return read_dataset(
         source,
         text_column=text_column or (data.text_column if data else "text"),
         label_column=label_column or (data.label_column if data else "label"),
-        multi_label=meta.multi_label,
+        multi_label=label_set.multi_label,
         delimiter=data.label_delimiter if data else None,
-        labels=list(meta.labels),
+        labels=list(label_set.names),
         min_classes=1,
     )
-    # The run's own splits were cleaned when loaded; clean this data the same way for both models.
-    return clean_dataset(ds, make_cleaner(meta.clean))
+
+
+def _file_dataset(
+    source: Any, cfg: Any, meta: Any, text_column: str | None, label_column: str | None
+) -> Dataset:
+    """:func:`labelled_data` cleaned as the run's own data was (so both models see the same texts)."""
+    from classifine.data.clean import clean_dataset, make_cleaner
+
+    label_set = LabelSet(tuple(meta.labels), meta.multi_label)
+    return clean_dataset(
+        labelled_data(source, cfg, label_set, text_column, label_column), make_cleaner(meta.clean)
+    )
 
 
 def _run_splits(run_dir: Path, cfg: Any, splits: DatasetSplits | None) -> DatasetSplits:

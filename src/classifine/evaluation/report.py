@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from classifine.artifact import atomic_file, write_json
+from classifine.artifact import write_json, write_text
 from classifine.data.dataset import Dataset, DatasetSplits
 from classifine.evaluation.plots import Plot, save_plots
 
@@ -286,11 +286,6 @@ def render_html(report: EvalReport) -> str:
     )
 
 
-def _write_text(path: Path, text: str) -> None:
-    with atomic_file(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-
-
 def _merge_metrics(path: Path, report: EvalReport) -> None:
     data: dict[str, Any] = {}
     if path.is_file():
@@ -321,8 +316,8 @@ def write_report(run_dir: str | Path, report: EvalReport) -> Path:
     if not report.plots:
         report.plots = save_plots(folder, report.metrics, report.baseline)
     _merge_metrics(folder / "metrics.json", report)
-    _write_text(folder / "report.md", render_markdown(report))
-    _write_text(folder / "report.html", render_html(report))
+    write_text(folder / "report.md", render_markdown(report))
+    write_text(folder / "report.html", render_html(report))
     report.run_dir = folder
     logger.info("report written to %s", folder / "report.html")
     return folder

@@ -175,19 +175,9 @@ def _eval_data(
             raise DataError("the runs' data has no test split", hint="pass --data SOURCE")
         name = f"{first.cfg.data.source or first.cfg.data.train}, test split"
         return relabel(splits.test, label_set, name), splits, True, name
-    from classifine.data.loading import read_dataset
+    from classifine.evaluation.evaluate import labelled_data
 
-    d = first.cfg.data if first.cfg is not None else None
-    found = read_dataset(
-        data,
-        text_column=text_column or (d.text_column if d else "text"),
-        label_column=label_column or (d.label_column if d else "label"),
-        multi_label=label_set.multi_label,
-        delimiter=d.label_delimiter if d else None,
-        labels=list(label_set.names),
-        min_classes=1,
-    )
-    ds = relabel(found, label_set, data)
+    ds = relabel(labelled_data(data, first.cfg, label_set, text_column, label_column), label_set, data)
     train_splits = load_splits(first.cfg.data) if first.cfg is not None else None
     return ds, train_splits, False, data
 

@@ -17,7 +17,7 @@ import html
 from pathlib import Path
 from typing import Any
 
-from classifine.artifact import atomic_file
+from classifine.artifact import write_text
 from classifine.experiments.comparison import Comparison, Entry
 
 HOW_TO_READ = (
@@ -164,7 +164,4 @@ def render_html(cmp: Comparison) -> str:
 
 def write_html(cmp: Comparison, path: str | Path) -> Path:
     """Write the HTML page atomically; return its path."""
-    out = Path(path)
-    with atomic_file(out) as tmp:
-        tmp.write_text(render_html(cmp), encoding="utf-8")
-    return out
+    return write_text(path, render_html(cmp))

@@ -25,7 +25,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from classifine.artifact import atomic_file, write_json
+from classifine.artifact import atomic_file, write_json, write_text
 from classifine.config import Config, config_from_dict
 from classifine.experiments import study as studies
 from classifine.experiments.space import Param, base_mapping, decode_params, parse_space, set_dotted
@@ -239,10 +239,7 @@ def render_html(summary: dict[str, Any], plots: Sequence[tuple[str, str, str]]) 
 def write_report(study: optuna.Study, folder: Path, summary: dict[str, Any]) -> Path:
     """Write ``report.html`` (and the plot PNGs) into the study folder; return its path."""
     plots = study_plots(study, folder)
-    path = folder / "report.html"
-    with atomic_file(path) as tmp:
-        tmp.write_text(render_html(summary, plots), encoding="utf-8")
-    return path
+    return write_text(folder / "report.html", render_html(summary, plots))
 
 
 def best_config(cfg: Config, values: dict[str, Any], name: str) -> Config:

@@ -11,7 +11,7 @@ import html
 from pathlib import Path
 from typing import Any
 
-from classifine.artifact import atomic_file
+from classifine.artifact import write_text
 from classifine.server.monitor import MonitorReport
 
 _CSS = (
@@ -108,7 +108,4 @@ def render_html(report: MonitorReport) -> str:
 
 def write_html(report: MonitorReport, path: str | Path) -> Path:
     """Write :func:`render_html` atomically; the path."""
-    out = Path(path)
-    with atomic_file(out) as tmp:
-        tmp.write_text(render_html(report), encoding="utf-8")
-    return out
+    return write_text(path, render_html(report))
