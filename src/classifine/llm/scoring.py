@@ -16,8 +16,8 @@ import numpy as np
 
 from classifine.data.dataset import Dataset
 from classifine.errors import DataError
-from classifine.evaluation.metrics import headline_from_decisions
 from classifine.llm.backends import TokenLogprob
+from classifine.metrics import headline_from_decisions
 
 if TYPE_CHECKING:
     from classifine.llm.labeler import LLMPrediction
