@@ -243,11 +243,14 @@ def run_training(
         >>> run_training(load_config("examples/sms-spam.yaml")).run_dir
         PosixPath('runs/sms-spam-minilm-l6-lora-20261129-101500')
     """
+    import time
+
     from classifine.data.loading import prepare, read_splits
     from classifine.experiments.tracking.runs import tracked_run
     from classifine.training.fit import fit
     from classifine.training.runs import run_folder
 
+    clock_start = time.monotonic()  # a train.max_train_minutes budget counts from here
     source = _data_mapping(data, validation, test)
     raw = read_splits(cfg.data, source)
     snapshot = None
@@ -264,7 +267,10 @@ def run_training(
     report = None
     with tracked_run(cfg, run_dir.name, "train") as tracked:  # a no-op unless cfg.track names a tracker
         extra = [*callbacks, *tracked.callbacks]
-        fit(splits, cfg, run_dir, resume=resume, progress=progress, callbacks=extra, snapshot=snapshot)
+        fit(
+            splits, cfg, run_dir, resume=resume, progress=progress, callbacks=extra, snapshot=snapshot,
+            clock_start=clock_start, evaluate_after=evaluate and len(splits.test) > 0,
+        )  # fmt: skip
         tracked.training(run_dir)
         if evaluate and len(splits.test) > 0:
             report = _evaluate_folder(run_dir, splits=splits)

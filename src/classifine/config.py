@@ -11,7 +11,7 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -94,6 +94,10 @@ class ModelConfig(_Section):
     long_text: Literal["auto", "truncate", "head_tail", "chunks"] = "auto"
     hybrid: Literal["auto", "on", "off"] = "auto"
     lora: LoraConfig = Field(default_factory=LoraConfig)
+    # Dropout on attention probabilities while training. "auto": 0 for LoRA (the fused attention
+    # kernel then runs: less time and memory; LoRA's own dropout regularises), the model's own for
+    # full fine-tuning. None: the model's own value.
+    attention_dropout: Literal["auto"] | Annotated[float, Field(ge=0.0, lt=1.0)] | None = "auto"
 
 
 class EarlyStoppingConfig(_Section):
@@ -105,6 +109,9 @@ class EarlyStoppingConfig(_Section):
 class TrainConfig(_Section):
     epochs: float = Field(3.0, gt=0)
     batch_size: int = Field(16, ge=1)
+    # Padded tokens per training batch: batches of similar length, more rows when texts are short.
+    # "auto": batch_size x the mean token length of the training texts; 0: fixed batch_size.
+    batch_tokens: Literal["auto"] | Annotated[int, Field(ge=0)] = "auto"
     eval_batch_size: int = Field(64, ge=1)
     learning_rate: float | None = Field(None, gt=0)  # None: 1e-3 for LoRA, 5e-5 for full fine-tuning
     weight_decay: float = Field(0.01, ge=0)

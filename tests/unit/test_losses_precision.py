@@ -200,7 +200,7 @@ def test_unknown_early_stopping_metric_is_a_config_error(tmp_path: Path) -> None
         fit(toy_splits(), cfg, tmp_path / "run", progress=False)
 
 
-def test_same_seed_same_metrics_and_time_budget(tmp_path: Path) -> None:
+def test_same_seed_same_metrics(tmp_path: Path) -> None:
     torch.set_num_threads(1)
     folder = build_tiny_model("distilbert", tmp_path / "m")
     runs = [
@@ -209,8 +209,3 @@ def test_same_seed_same_metrics_and_time_budget(tmp_path: Path) -> None:
     ]
     a, b = (json.loads((r / "metrics.json").read_text())["validation"] for r in runs)
     assert a == pytest.approx(b, abs=1e-6)
-    budget = tiny_config(folder, "full", epochs=100, max_train_minutes=0.0005)  # 30 ms: stops after a step
-    run = fit(toy_splits(), budget, tmp_path / "budget", progress=False)
-    metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["train"]["global_step"] < 20
-    assert metrics["validation"]["accuracy"] > 0  # the stopped run was evaluated and saved

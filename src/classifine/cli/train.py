@@ -27,7 +27,13 @@ def train_command(
         None, "--track", help="Log the run to none, mlflow, wandb or tensorboard (track.backend)."
     ),
 ) -> None:
-    """Fine-tune a classifier on the data in CONFIG and write runs/<name>/ (model, metrics, logs)."""
+    """Fine-tune a classifier on the data in CONFIG and write runs/<name>/ (model, metrics, logs).
+
+    With train.max_train_minutes=N the whole command fits in N minutes: reading and tokenising
+    the data, training (the learning-rate schedule is planned to end with the budget),
+    evaluation, the artifact and the test-split report. Without a terminal, progress is logged
+    as a line every tenth of the run or every minute.
+    """
     import json
 
     from classifine.api import train_and_evaluate

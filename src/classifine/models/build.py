@@ -105,10 +105,12 @@ def build_for_training(
     method: str = "lora",
     lora: LoraSettings | None = None,
     precision: str = "fp32",
+    attention_dropout: float | None = None,
 ) -> tuple[Any, Any]:
     """A fresh ``*ForSequenceClassification`` model (LoRA-wrapped when asked) and its tokenizer.
 
     Weights are kept in float32; ``precision`` only selects autocast during training.
+    ``attention_dropout`` (when given) replaces the model's dropout on attention probabilities.
 
     Example:
         >>> model, tok = build_for_training(resolve("minilm-l6"), label_set, "lora")
@@ -119,7 +121,8 @@ def build_for_training(
     spec = refine_spec(spec)
     tokenizer = load_tokenizer(spec.source, spec.needs_pad_token)
     pad = tokenizer.pad_token_id if spec.needs_pad_token else None
-    model = _load_classifier(spec, label_set, pad, **quantized)
+    extra = {**quantized, **_attention_dropout_kwargs(spec.source, attention_dropout)}
+    model = _load_classifier(spec, label_set, pad, **extra)
     if quantized:
         from peft import prepare_model_for_kbit_training
 
@@ -130,6 +133,24 @@ def build_for_training(
             model, settings.targets, r=settings.r, alpha=settings.alpha, dropout=settings.dropout
         )
     return model, tokenizer
+
+
+# What each family calls its dropout on attention probabilities (bert/roberta/albert/mpnet, then
+# distilbert/llama/gemma); T5 shares one dropout_rate for everything and is left alone.
+_ATTENTION_DROPOUT_KEYS = ("attention_probs_dropout_prob", "attention_dropout")
+
+
+def _attention_dropout_kwargs(source: str, value: float | None) -> dict[str, float]:
+    """``from_pretrained`` keyword setting the family's attention dropout to ``value`` (none for None)."""
+    if value is None:
+        return {}
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(source)
+    except Exception as exc:
+        raise _unreachable(source, exc) from exc
+    return {key: value for key in _ATTENTION_DROPOUT_KEYS if hasattr(config, key)}
 
 
 def _load_classifier(spec: ModelSpec, label_set: LabelSet, pad_token_id: int | None, **extra: Any) -> Any:

@@ -2,8 +2,11 @@
 
 Wraps ``transformers.Trainer`` by composition: a loss function, callbacks and arguments are
 passed in; nothing is subclassed. The config becomes a typed :class:`TrainPlan` at the entry;
-nothing below it reads the config. Checkpoints go to ``runs/.<name>.work/`` every epoch, the final
-Artifact is written atomically to ``runs/<name>/``.
+nothing below it reads the config. Training batches are planned by a token budget
+(:class:`~classifine.training.data.TokenBatches`, handed to the Trainer as a dataset of whole
+batches); a time budget plans the learning-rate schedule to end when the budget does
+(:class:`~classifine.training.callbacks.BudgetPlanner`). Checkpoints go to ``runs/.<name>.work/``
+every epoch, the final Artifact is written atomically to ``runs/<name>/``.
 
 Example:
     >>> run = fit(load_splits(cfg.data), cfg, "runs/sms")
@@ -33,10 +36,16 @@ from classifine.evaluation.metrics import headline_metrics
 from classifine.models.build import build_for_training, hf_progress, save_trained
 from classifine.models.tfidf import TFIDF_FOLDER, FittedTfidf, fit_tfidf, mix_probabilities
 from classifine.training import data as tdata
-from classifine.training.callbacks import ProgressCallback, StateCallback, TimeBudgetCallback
+from classifine.training.callbacks import (
+    BudgetCosts,
+    BudgetPlanner,
+    BudgetSchedule,
+    ProgressCallback,
+    StateCallback,
+)
 from classifine.training.hybrid import HybridDecision, decide
 from classifine.training.losses import make_loss
-from classifine.training.plan import TrainPlan, make_plan
+from classifine.training.plan import TrainPlan, make_plan, with_batching
 from classifine.training.runs import seconds_before, start_point, work_dir_for
 
 logger = logging.getLogger(__name__)
@@ -51,6 +60,26 @@ class _Parts:
     train: tdata.Encoded
     val: tdata.Encoded
     loss_fn: Any
+    plan: TrainPlan  # with the batch budget resolved from the training lengths
+    test_tokens: float = 0.0  # estimated, for a time budget that also covers scoring the test split
+
+    def train_dataset(self) -> Any:
+        """Whole token-budget batches (a batch-size-1 loader), or rows when the budget is off."""
+        p = self.plan
+        if not p.batch_tokens:
+            return self.train
+        epochs = int(np.ceil(p.epochs)) if p.max_steps is None else 32
+        chunk = 50 * p.batch_size  # sorted within chunks of 50 batches, as transformers' length grouping
+        return tdata.TokenBatches(
+            self.train, p.batch_tokens, p.max_batch_rows, p.seed, chunk=chunk, epochs=epochs
+        )
+
+    def eval_dataset(self) -> Any:
+        p = self.plan
+        if not p.batch_tokens:
+            return self.val  # sorted by length already
+        # Consecutive batches in self.val's order (sorted longest first): the metrics pool windows by it.
+        return tdata.TokenBatches(self.val, p.eval_batch_tokens, p.eval_batch_size, p.seed, shuffle=False)
 
 
 def _check_splits(splits: DatasetSplits) -> None:
@@ -69,12 +98,14 @@ def _training_args(plan: TrainPlan, work: Path, has_eval: bool) -> Any:
 
     strategy = "steps" if plan.eval_every else "epoch"
     sel = plan.selection
+    budgeted = bool(plan.batch_tokens)  # datasets of whole batches: the loader takes one at a time
+    sampling = "sequential" if budgeted else "group_by_length" if plan.group_by_length else "random"
     return TrainingArguments(
         output_dir=str(work),
         num_train_epochs=plan.epochs,
         max_steps=plan.max_steps or -1,
-        per_device_train_batch_size=plan.batch_size,
-        per_device_eval_batch_size=plan.eval_batch_size,
+        per_device_train_batch_size=1 if budgeted else plan.batch_size,
+        per_device_eval_batch_size=1 if budgeted else plan.eval_batch_size,
         learning_rate=plan.learning_rate,
         weight_decay=plan.weight_decay,
         warmup_steps=plan.warmup_ratio,
@@ -86,7 +117,7 @@ def _training_args(plan: TrainPlan, work: Path, has_eval: bool) -> Any:
         load_best_model_at_end=has_eval,
         metric_for_best_model=sel.metric if has_eval else None,
         greater_is_better=sel.higher_is_better if has_eval else None,
-        train_sampling_strategy="group_by_length" if plan.group_by_length else "random",
+        train_sampling_strategy=sampling,
         bf16=plan.precision == "bf16",
         use_cpu=not torch.cuda.is_available(),
         dataloader_num_workers=0,
@@ -108,17 +139,39 @@ def _logits_only(logits: Any, labels: Any) -> Any:
 
 
 def _make_trainer(
-    plan: TrainPlan, parts: _Parts, work: Path, progress: bool, extra: Sequence[Any], seconds: float
+    plan: TrainPlan, parts: _Parts, work: Path, progress: bool, extra: Sequence[Any], budget: _Budget
 ) -> Any:
     from transformers import EarlyStoppingCallback, PrinterCallback, Trainer
 
     has_eval = len(parts.val) > 0
     sel = plan.selection
-    callbacks: list[Any] = [ProgressCallback(sel.metric, show_bar=progress), StateCallback(seconds)]
+    train_ds = parts.train_dataset()
+    rows_per_step = len(parts.train) / max(len(train_ds), 1)
+    schedule = None
+    if plan.max_train_minutes:  # until the first steps are measured: the schedule of all epochs
+        cap = plan.max_steps or max(1, int(np.ceil(plan.epochs * len(train_ds))))
+        schedule = BudgetSchedule(total=cap, warmup=round(plan.warmup_ratio * cap))
+    callbacks: list[Any] = [
+        ProgressCallback(
+            sel.metric,
+            show_bar=progress,
+            rows_per_step=rows_per_step,
+            total_steps=(lambda: schedule.total) if schedule is not None else None,
+        ),
+        StateCallback(budget.seconds_before),
+    ]
     if sel.patience is not None and has_eval:
         callbacks.append(EarlyStoppingCallback(sel.patience, sel.min_delta))
-    if plan.max_train_minutes:
-        callbacks.append(TimeBudgetCallback(plan.max_train_minutes))
+    planner = None
+    if schedule is not None and plan.max_train_minutes:
+        eval_ds = parts.eval_dataset() if has_eval else None
+        planner = BudgetPlanner(
+            _budget_costs(plan, parts, train_ds, eval_ds, budget),
+            schedule,
+            plan.warmup_ratio,
+            probe=lambda: _forward_probe(parts, plan),
+        )
+        callbacks.append(planner)
     callbacks.extend(extra)
 
     targets = tdata.pooled_targets(parts.val) if has_eval else np.zeros(0)
@@ -131,8 +184,8 @@ def _make_trainer(
     trainer = Trainer(
         model=parts.model,
         args=_training_args(plan, work, has_eval),
-        train_dataset=parts.train,
-        eval_dataset=parts.val if has_eval else None,
+        train_dataset=train_ds,
+        eval_dataset=parts.eval_dataset() if has_eval else None,
         processing_class=parts.tokenizer,
         data_collator=tdata.Collator(parts.tokenizer),
         compute_metrics=compute_metrics,
@@ -141,22 +194,91 @@ def _make_trainer(
         callbacks=callbacks,
     )
     trainer.remove_callback(PrinterCallback)  # our ProgressCallback logs instead of printing dicts
+    if schedule is not None:
+        # The Trainer's own AdamW (same parameter groups), with a schedule the budget can re-plan.
+        from torch.optim.lr_scheduler import LambdaLR
+
+        trainer.lr_scheduler = LambdaLR(trainer.create_optimizer(), schedule)
+    budget.planner = planner
     return trainer
+
+
+def _forward_probe(parts: _Parts, plan: TrainPlan, rows: int = 64) -> float:
+    """Seconds per token of a forward pass at the training precision over a sample of rows.
+
+    What evaluation and test scoring cost, measured once while training (a time budget needs it
+    before the first evaluation). Uses validation rows (training rows without a validation split).
+    """
+    import torch
+
+    enc = parts.val if len(parts.val) else parts.train
+    pick = np.random.default_rng(plan.seed).choice(len(enc), min(rows, len(enc)), replace=False)
+    sample = tdata.Encoded([enc[int(i)] for i in pick])
+    model = parts.model
+    was_training = model.training
+    device = next(model.parameters()).device.type
+    start = time.perf_counter()
+    with torch.autocast(device, dtype=torch.bfloat16, enabled=plan.precision == "bf16"):
+        tdata.predict_logits(
+            model, sample, tdata.Collator(parts.tokenizer), plan.eval_batch_size, plan.eval_batch_tokens
+        )
+    seconds = time.perf_counter() - start
+    model.train(was_training)
+    return seconds / max(sum(sample.lengths()), 1)
+
+
+@dataclass
+class _Budget:
+    """The clock of a time budget: when it started, what follows training, the planner in use."""
+
+    clock_start: float
+    evaluate_after: bool
+    seconds_before: float = 0.0
+    planner: BudgetPlanner | None = None
+
+
+def _budget_costs(
+    plan: TrainPlan, parts: _Parts, train_ds: Any, eval_ds: Any, budget: _Budget
+) -> BudgetCosts:
+    """Token counts of the work around training, for :class:`BudgetPlanner`."""
+    steps_per_epoch = max(len(train_ds), 1) if plan.batch_tokens else -(-len(parts.train) // plan.batch_size)
+    step_tokens = (
+        train_ds.padded_tokens() / steps_per_epoch
+        if isinstance(train_ds, tdata.TokenBatches)
+        else float(plan.batch_size * np.mean(parts.train.lengths()))
+    )
+    eval_tokens = float(sum(parts.val.lengths())) if eval_ds is not None else 0.0
+    return BudgetCosts(
+        seconds=float(plan.max_train_minutes or 0.0) * 60.0,
+        clock_start=budget.clock_start,
+        step_tokens=step_tokens,
+        eval_tokens=eval_tokens,
+        after_tokens_fp32=eval_tokens,  # the final validation pass runs in float32
+        after_tokens=parts.test_tokens if budget.evaluate_after else 0.0,
+        fp32_factor=2.0 if plan.precision == "bf16" else 1.0,
+        # the TF-IDF model fitted beside the transformer and the artifact; with test scoring, the report
+        fixed_after=10.0 + len(parts.train) / 250.0 + (10.0 if budget.evaluate_after else 0.0),
+        steps_per_epoch=steps_per_epoch,
+        eval_every=plan.eval_every if eval_ds is not None else 0,
+    )
 
 
 def _prepare(splits: DatasetSplits, plan: TrainPlan) -> _Parts:
     from transformers import set_seed
 
     set_seed(plan.seed)
-    model, tokenizer = build_for_training(plan.spec, splits.label_set, plan.method, plan.lora, plan.precision)
+    model, tokenizer = build_for_training(
+        plan.spec, splits.label_set, plan.method, plan.lora, plan.precision, plan.attention_dropout
+    )
     if plan.spec.is_decoder:
         model.config.use_cache = False
     weights = np.asarray(plan.class_weights, dtype=np.float32) if plan.class_weights else None
     loss_fn = make_loss(plan.loss, multi_label=plan.multi_label, weights=weights, gamma=plan.focal_gamma)
     train_enc = tdata.encode(splits.train, tokenizer, plan.max_length, plan.long_text)
     val_enc = tdata.encode(splits.validation, tokenizer, plan.max_length, plan.long_text).sorted_by_length()
+    plan = with_batching(plan, train_enc.lengths())
     logger.info(
-        "model %s (%s, %s), max_length %d (%s), %d train / %d validation windows, precision %s, lr %g",
+        "model %s (%s, %s), max_length %d (%s), %d train / %d validation windows, precision %s, lr %g, %s",
         plan.spec.name,
         plan.spec.family,
         plan.method,
@@ -166,8 +288,20 @@ def _prepare(splits: DatasetSplits, plan: TrainPlan) -> _Parts:
         len(val_enc),
         plan.precision,
         plan.learning_rate,
+        f"batches of <= {plan.batch_tokens} tokens" if plan.batch_tokens else f"batches of {plan.batch_size}",
     )
-    return _Parts(model, tokenizer, train_enc, val_enc, loss_fn)
+    parts = _Parts(model, tokenizer, train_enc, val_enc, loss_fn, plan)
+    if plan.max_train_minutes and len(splits.test):
+        parts.test_tokens = _estimated_tokens(splits, train_enc)
+    return parts
+
+
+def _estimated_tokens(splits: DatasetSplits, train: tdata.Encoded) -> float:
+    """Tokens scoring the test split will take: its characters at the training split's tokens per
+    character, as read (truncated, or in windows: the same reading applies to both)."""
+    train_chars = sum(len(t) for t in splits.train.texts)
+    ratio = sum(train.lengths()) / max(train_chars, 1)
+    return float(sum(len(t) for t in splits.test.texts) * ratio)
 
 
 def fit(
@@ -179,6 +313,8 @@ def fit(
     progress: bool = True,
     callbacks: Sequence[Any] = (),
     snapshot: DatasetSplits | None = None,
+    clock_start: float | None = None,
+    evaluate_after: bool = False,
 ) -> Path:
     """Fine-tune on ``splits.train``, select on ``splits.validation``, write the Artifact to ``run_dir``.
 
@@ -192,12 +328,16 @@ def fit(
             see every log and evaluation of the run.
         snapshot: data to store under ``data/`` in the run folder (data that lives only in memory),
             as the files the recorded config names.
+        clock_start: ``time.monotonic()`` when a ``train.max_train_minutes`` budget started (the
+            caller's start: reading the data counts); default: now.
+        evaluate_after: the caller scores the test split after ``fit``; a time budget keeps time for it.
 
     Example:
         >>> fit(splits, config_from_dict({"model": {"name": "minilm-l6"}}), "runs/demo")
         PosixPath('runs/demo')
     """
     run_dir = Path(run_dir)
+    budget = _Budget(time.monotonic() if clock_start is None else clock_start, evaluate_after)
     plan = plan if isinstance(plan, TrainPlan) else make_plan(plan, splits)
     if run_dir.exists() and not plan.config.output.overwrite:
         raise ModelError(
@@ -207,7 +347,7 @@ def fit(
         )
     _check_splits(splits)
     with hf_progress(progress):
-        return _fit(splits, plan, run_dir, resume, progress, callbacks, snapshot)
+        return _fit(splits, plan, run_dir, resume, progress, callbacks, snapshot, budget)
 
 
 def _fit(
@@ -218,35 +358,66 @@ def _fit(
     progress: bool,
     callbacks: Sequence[Any],
     snapshot: DatasetSplits | None,
+    budget: _Budget,
 ) -> Path:
+    from classifine.training.memory import cap_heap_growth, release_memory
     from classifine.training.precision import apply_threads
 
     apply_threads(plan.threads)
+    cap_heap_growth()  # varying batch shapes would otherwise fragment the heap (training/memory.py)
     work = work_dir_for(run_dir)
     checkpoint = start_point(work, plan.config, splits, resume)
     parts = _prepare(splits, plan)
-    earlier = seconds_before(checkpoint)
-    trainer = _make_trainer(plan, parts, work, progress, callbacks, earlier)
+    plan = parts.plan
+    budget.seconds_before = earlier = seconds_before(checkpoint)
+    trainer = _make_trainer(plan, parts, work, progress, callbacks, budget)
+    setup = time.monotonic() - budget.clock_start
     started = time.perf_counter()
     with warnings.catch_warnings():
         # transformers' own Trainer calls a method it has deprecated; the warning is not the user's.
         warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*", category=FutureWarning)
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    seconds = earlier + time.perf_counter() - started
+    rows_seen = float(trainer.state.epoch or 0.0) * len(parts.train)
     tfidf = _fit_tfidf(splits, plan.seed)
     summary = _finish(trainer, parts, plan, tfidf)
     summary["train"] = {
-        "seconds": round(earlier + time.perf_counter() - started, 2),
+        "seconds": round(seconds, 2),
+        "setup_seconds": round(setup, 2),
         "epochs": float(trainer.state.epoch or 0.0),
         "global_step": int(trainer.state.global_step),
+        "samples_per_second": round(rows_seen / max(seconds, 1e-9), 2),
         "train_loss": _mean_train_loss(trainer.state.log_history),
         "threads": plan.threads,
         "resumed_from": checkpoint.name if checkpoint else None,
         **{k: v for k, v in plan.describe().items() if k not in ("threads",)},
     }
+    if budget.planner is not None:
+        summary["train"]["budget"] = _budget_summary(budget, trainer, plan)
     _write_artifact(run_dir, trainer, parts, plan, splits, summary, snapshot, tfidf)
     shutil.rmtree(work, ignore_errors=True)
+    del trainer, parts
+    release_memory()  # what follows (test scoring, TF-IDF) starts from a small heap
     logger.info("run written to %s", run_dir)
     return run_dir
+
+
+def _budget_summary(budget: _Budget, trainer: Any, plan: TrainPlan) -> dict[str, Any]:
+    """What the time budget planned and what happened, for ``metrics.json``."""
+    planner = budget.planner
+    assert planner is not None
+    schedule = planner.schedule
+    return {
+        "minutes": plan.max_train_minutes,
+        "planned_steps": int(schedule.total),
+        "actual_steps": int(trainer.state.global_step),
+        "max_steps_for_epochs": int(planner.cap),
+        "warmup_steps": int(schedule.warmup),
+        "final_lr_factor": round(schedule(int(trainer.state.global_step)), 6),
+        "stopped_before_schedule_end": planner.stopped_early,
+        "seconds_at_training_end": round(time.monotonic() - budget.clock_start, 1),
+        "reserved_after_training_s": round(planner.reserve_after(), 1),
+    }
 
 
 def _mean_train_loss(log_history: list[dict[str, Any]]) -> float:
@@ -283,7 +454,7 @@ def _finish(trainer: Any, parts: _Parts, plan: TrainPlan, tfidf: FittedTfidf | N
     model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
     if len(parts.val) > 0:
         logits, window_targets = tdata.predict_logits(
-            model, parts.val, tdata.Collator(parts.tokenizer), plan.eval_batch_size
+            model, parts.val, tdata.Collator(parts.tokenizer), plan.eval_batch_size, plan.eval_batch_tokens
         )
         targets = tdata.pooled_targets(parts.val)
         probs = tdata.pooled_probabilities(logits, parts.val, multi)

@@ -15,8 +15,11 @@ Example:
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from classifine.config import Config, default_learning_rate
 from classifine.data.dataset import DatasetSplits
@@ -54,6 +57,9 @@ class TrainPlan:
     epochs: float
     max_steps: int | None
     batch_size: int
+    batch_tokens: (
+        int | None
+    )  # padded tokens per training batch; 0: fixed batch_size; None: auto, not yet resolved
     eval_batch_size: int
     learning_rate: float
     weight_decay: float
@@ -68,10 +74,21 @@ class TrainPlan:
     eval_every: int | None  # steps between evaluations; None: every epoch
     threshold: float
     tune_thresholds: bool
-    max_train_minutes: float | None
+    max_train_minutes: float | None  # the whole train command's budget (see callbacks.BudgetPlanner)
     group_by_length: bool
+    attention_dropout: float | None  # None: the model's own
     multi_label: bool
     labels: tuple[str, ...]
+
+    @property
+    def max_batch_rows(self) -> int:
+        """Most rows in one training batch: 4x ``batch_size`` under a token budget (short texts)."""
+        return self.batch_size * 4 if self.batch_tokens else self.batch_size
+
+    @property
+    def eval_batch_tokens(self) -> int:
+        """Padded tokens per evaluation batch: twice the training budget (no backward pass to keep)."""
+        return 2 * self.batch_tokens if self.batch_tokens else self.eval_batch_size * self.max_length
 
     def describe(self) -> dict[str, Any]:
         """The plan's headline values, for logs and ``metrics.json``."""
@@ -83,6 +100,7 @@ class TrainPlan:
             "long_text": self.long_text.mode,
             "learning_rate": self.learning_rate,
             "batch_size": self.batch_size,
+            "batch_tokens": self.batch_tokens,
             "epochs": self.epochs,
             "precision": self.precision,
             "threads": self.threads,
@@ -148,6 +166,41 @@ def _lora(cfg: Config, spec: ModelSpec) -> LoraSettings | None:
     return LoraSettings(r=lc.r, alpha=lc.alpha, dropout=lc.dropout, targets=targets, merge=lc.merge)
 
 
+def _attention_dropout(cfg: Config) -> float | None:
+    wanted = cfg.model.attention_dropout
+    if wanted == "auto":
+        return 0.0 if cfg.model.method in ("lora", "qlora") else None
+    return wanted
+
+
+def _batch_tokens(cfg: Config) -> int | None:
+    wanted = cfg.train.batch_tokens
+    return None if wanted == "auto" else wanted
+
+
+def with_batching(plan: TrainPlan, lengths: Sequence[int]) -> TrainPlan:
+    """Resolve ``batch_tokens: auto`` from the training split's token lengths (a no-op when set).
+
+    ``auto`` is ``batch_size`` rows of the mean length: an epoch then has about as many steps as
+    with fixed ``batch_size`` batches (the same optimisation), but each batch holds rows of similar
+    length (little padding) and costs about the same: more rows when texts are short (up to 4x
+    ``batch_size``), fewer when they are long.
+
+    Example:
+        >>> with_batching(plan, [20] * 90 + [120] * 10).batch_tokens  # batch_size 16
+        480
+    """
+    from dataclasses import replace
+
+    if plan.batch_tokens is not None:
+        return plan
+    mean = float(np.mean(np.asarray(lengths))) if len(lengths) else float(plan.max_length)
+    tokens = int(np.ceil(plan.batch_size * min(mean, plan.max_length)))
+    cfg = plan.config.model_copy(deep=True)
+    cfg.train.batch_tokens = tokens
+    return replace(plan, batch_tokens=tokens, config=cfg)
+
+
 def make_plan(cfg: Config, splits: DatasetSplits) -> TrainPlan:
     """Resolve ``cfg`` against the data and the machine into a :class:`TrainPlan`.
 
@@ -176,6 +229,7 @@ def make_plan(cfg: Config, splits: DatasetSplits) -> TrainPlan:
         epochs=t.epochs,
         max_steps=t.max_steps,
         batch_size=t.batch_size,
+        batch_tokens=_batch_tokens(cfg),
         eval_batch_size=t.eval_batch_size,
         learning_rate=t.learning_rate or default_learning_rate(cfg.model.method),
         weight_decay=t.weight_decay,
@@ -192,6 +246,7 @@ def make_plan(cfg: Config, splits: DatasetSplits) -> TrainPlan:
         tune_thresholds=t.tune_thresholds,
         max_train_minutes=t.max_train_minutes,
         group_by_length=t.group_by_length,
+        attention_dropout=_attention_dropout(cfg),
         multi_label=multi,
         labels=splits.label_set.names,
     )
@@ -207,6 +262,7 @@ def _with_resolved_config(plan: TrainPlan, splits: DatasetSplits) -> TrainPlan:
     cfg.data.labels = list(plan.labels)
     cfg.model.max_length = plan.max_length
     cfg.model.long_text = plan.long_text.mode
+    cfg.model.attention_dropout = plan.attention_dropout
     if plan.lora is not None:
         targets = plan.lora.targets
         cfg.model.lora.target_modules = "all-linear" if isinstance(targets, str) else list(targets)
