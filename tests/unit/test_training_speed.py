@@ -123,7 +123,7 @@ def test_time_budget_ends_with_the_schedule_and_evaluates_the_stop_once(
     torch.set_num_threads(1)
     folder = build_tiny_model("bert", tmp_path / "bert")
     cfg = tiny_config(
-        folder, "full", epochs=1000, max_train_minutes=0.2, warmup_ratio=0.1, eval_every=eval_every
+        folder, "full", epochs=1000, max_train_minutes=0.3, warmup_ratio=0.1, eval_every=eval_every
     )
     run = fit(toy_splits(), cfg, tmp_path / "run", progress=False)
     train = json.loads((run / "metrics.json").read_text())["train"]

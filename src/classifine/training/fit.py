@@ -146,7 +146,8 @@ def _make_trainer(
     has_eval = len(parts.val) > 0
     sel = plan.selection
     train_ds = parts.train_dataset()
-    rows_per_step = len(parts.train) / max(len(train_ds), 1)
+    # token-budget batches: rows / batches; fixed batches: batch_size (the last one may be smaller)
+    rows_per_step = len(parts.train) / max(len(train_ds), 1) if plan.batch_tokens else float(plan.batch_size)
     schedule = None
     if plan.max_train_minutes:  # until the first steps are measured: the schedule of all epochs
         cap = plan.max_steps or max(1, int(np.ceil(plan.epochs * len(train_ds))))
@@ -189,7 +190,7 @@ def _make_trainer(
         processing_class=parts.tokenizer,
         data_collator=tdata.Collator(parts.tokenizer),
         compute_metrics=compute_metrics,
-        compute_loss_func=parts.loss_fn,
+        compute_loss_func=_per_row_weighted(parts.loss_fn, rows_per_step),
         preprocess_logits_for_metrics=_logits_only,
         callbacks=callbacks,
     )
@@ -227,6 +228,20 @@ def _forward_probe(parts: _Parts, plan: TrainPlan, rows: int = 64) -> float:
     return seconds / max(sum(sample.lengths()), 1)
 
 
+def _per_row_weighted(loss_fn: Any, rows_per_step: float) -> Any:
+    """The batch's mean loss scaled by its rows over the average rows per batch.
+
+    Token-budget batches hold more rows when texts are short; a plain per-batch mean would give
+    each short text less weight than a long one. Scaled, every row weighs the same, as with
+    fixed-size batches (and the average step's loss is unchanged).
+    """
+
+    def scaled(outputs: Any, labels: Any, num_items_in_batch: Any = None) -> Any:
+        return loss_fn(outputs, labels, num_items_in_batch) * (labels.shape[0] / rows_per_step)
+
+    return scaled
+
+
 @dataclass
 class _Budget:
     """The clock of a time budget: when it started, what follows training, the planner in use."""
@@ -257,7 +272,7 @@ def _budget_costs(
         after_tokens=parts.test_tokens if budget.evaluate_after else 0.0,
         fp32_factor=2.0 if plan.precision == "bf16" else 1.0,
         # the TF-IDF model fitted beside the transformer and the artifact; with test scoring, the report
-        fixed_after=10.0 + len(parts.train) / 250.0 + (10.0 if budget.evaluate_after else 0.0),
+        fixed_after=2.0 + len(parts.train) / 250.0 + (5.0 if budget.evaluate_after else 0.0),
         steps_per_epoch=steps_per_epoch,
         eval_every=plan.eval_every if eval_ds is not None else 0,
     )
