@@ -233,8 +233,12 @@ def run_training(
     evaluate: bool = True,
     progress: bool = True,
     callbacks: Sequence[Any] = (),
+    clock_start: float | None = None,
 ) -> TrainResult:
     """The one training path (CLI, YAML and Python): read and prepare the data, fit, evaluate.
+
+    A ``train.max_train_minutes`` budget counts from ``clock_start`` (a ``time.monotonic()``
+    value; the CLI passes its process start), else from this call.
 
     Data that lives only in memory is stored in the run folder (``data/*.parquet``) and the
     recorded config names those files, so the run can be evaluated and repeated later.
@@ -250,7 +254,7 @@ def run_training(
     from classifine.training.fit import fit
     from classifine.training.runs import run_folder
 
-    clock_start = time.monotonic()  # a train.max_train_minutes budget counts from here
+    clock_start = time.monotonic() if clock_start is None else clock_start
     source = _data_mapping(data, validation, test)
     raw = read_splits(cfg.data, source)
     snapshot = None
@@ -327,6 +331,7 @@ def train_and_evaluate(
     resume: bool = False,
     evaluate: bool = True,
     progress: bool = True,
+    clock_start: float | None = None,
 ) -> tuple[Path, EvalReport | None]:
     """Train from a config and score its test split: ``(run folder, report)`` (used by the CLI).
 
@@ -334,8 +339,9 @@ def train_and_evaluate(
         >>> run, report = train_and_evaluate("examples/sms-spam.yaml")
     """
     result = run_training(
-        build_config(config, overrides), resume=resume, evaluate=evaluate, progress=progress
-    )
+        build_config(config, overrides), resume=resume, evaluate=evaluate, progress=progress,
+        clock_start=clock_start,
+    )  # fmt: skip
     return result.run_dir, result.report
 
 

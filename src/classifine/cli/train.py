@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from classifine.cli.common import echo, print_json, progress_enabled, state
+from classifine.training.memory import process_start
 
 
 def train_command(
@@ -47,7 +48,9 @@ def train_command(
     if track:
         extra.append(f"track.backend={track}")
     cfg = load_config(config, extra)
-    run, report = train_and_evaluate(cfg, resume=resume, evaluate=evaluate, progress=progress_enabled())
+    run, report = train_and_evaluate(
+        cfg, resume=resume, evaluate=evaluate, progress=progress_enabled(), clock_start=process_start()
+    )
     metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
     best = metrics.get("validation", {})
     if as_json:

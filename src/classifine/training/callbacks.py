@@ -298,7 +298,7 @@ class BudgetPlanner(TrainerCallback):
         """Seconds the work after training will take (final validation pass, test scoring, artifact)."""
         c = self.costs
         tokens = c.after_tokens_fp32 * c.fp32_factor + c.after_tokens
-        return tokens * self._forward_seconds_per_token() + c.fixed_after
+        return (tokens * self._forward_seconds_per_token() + c.fixed_after) * 1.2  # estimates: keep 20% spare
 
     def _plan(self, state: Any) -> None:
         c = self.costs

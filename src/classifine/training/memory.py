@@ -1,4 +1,4 @@
-"""Keep training's resident memory near what it actually uses (glibc's heap on Linux).
+"""Keep training's resident memory near what it actually uses (glibc's heap on Linux); process age.
 
 Training with batches of varying shape allocates and frees many large tensors of ever-different
 sizes. glibc serves blocks above its mmap threshold with their own mappings, returned to the
@@ -62,3 +62,27 @@ def release_memory() -> None:
     libc = _libc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+def process_start() -> float:
+    """This process's start as a ``time.monotonic()`` value (now, where /proc cannot tell).
+
+    A command's time budget then counts interpreter start-up and imports too.
+
+    Example:
+        >>> time.monotonic() - process_start() >= 0
+        True
+    """
+    import os
+    import time
+
+    now = time.monotonic()
+    try:
+        with open("/proc/self/stat", encoding="ascii") as fh:
+            started_ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime", encoding="ascii") as fh:
+            uptime = float(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return now
+    age = uptime - started_ticks / os.sysconf("SC_CLK_TCK")
+    return now - max(0.0, age)
