@@ -17,6 +17,10 @@ import streamlit as st
 from classifine.ui.client import ModelSummary, ServerClient
 
 NA = "n/a"  # not "-": a lone dash in a table cell renders as a Markdown list
+_PROMOTION_COLUMNS = (
+    "time", "action", "version", "previous_version", "serving", "decision", "metric", "new_score",
+    "old_score", "reason", "user",
+)  # fmt: skip
 
 
 def _pct(value: Any) -> str:
@@ -182,7 +186,9 @@ def _evaluation(ev: dict[str, Any] | None) -> None:
         st.info("No test evaluation recorded: run 'classifine evaluate RUN' on the server's run.")
         return
     n = ev["metrics"].get("n")
-    where = ev["dataset"] if ev["split"] in str(ev["dataset"]) else f"{ev['dataset']}, {ev['split']} split"
+    split = str(ev["split"])
+    where = str(ev["dataset"]) if split.split()[0] in str(ev["dataset"]) else f"{ev['dataset']}, {split}"
+    where += " (a subset)" if "subset" in split else ""
     st.subheader(f"Test metrics: {where}, {n} texts")
     st.caption("Every row scored on the same texts: the model, the TF-IDF baseline, and LLMs when evaluated.")
     _leaderboard(ev)
@@ -201,11 +207,15 @@ def _evaluation(ev: dict[str, Any] | None) -> None:
 def _history(card: dict[str, Any]) -> None:
     st.subheader("Versions and promotions")
     if not card["versions"]:
-        st.write("One version: this run has not been retrained.")
+        st.write("No versions yet: this run has not been retrained, so the run itself serves.")
     else:
-        st.table(pd.DataFrame(card["versions"]))
+        versions = pd.DataFrame(card["versions"]).set_index("version")
+        versions["serving"] = versions["serving"].map({True: "serving", False: ""})
+        st.table(versions)
     if card["promotions"]:
-        st.table(pd.DataFrame(card["promotions"]))
+        st.markdown("**Promotions log** (oldest first)")
+        shown = [k for k in _PROMOTION_COLUMNS if any(p.get(k) is not None for p in card["promotions"])]
+        st.table(pd.DataFrame(card["promotions"])[shown].fillna(NA))
 
 
 def model_tab(client: ServerClient, model: ModelSummary) -> None:
