@@ -282,8 +282,15 @@ def test_monitor_and_model_tabs(page: Any, stack: dict[str, Any], run: Path) -> 
         stack["server"] + "/v1/monitor/lowest-confidence", params={"limit": 8}, headers=AUTH
     ).json()
     assert review["predictions"], "the server lists predictions to review"
-    expect(page.get_by_text(review["predictions"][0]["text"]).first).to_be_visible()
+    first = review["predictions"][0]
+    expect(page.get_by_text(first["text"]).first).to_be_visible()
     page.screenshot(path=str(SHOTS / "monitor.png"), full_page=True)
+    before = httpx.get(stack["server"] + "/v1/feedback/summary", headers=AUTH).json()
+    page.locator(f".st-key-review-{first['id']}").get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Saved: confirmed")).to_be_visible()  # the picker starts at the predicted label
+    after = httpx.get(stack["server"] + "/v1/feedback/summary", headers=AUTH).json()
+    assert (after["rows"], after["confirmed"]) == (before["rows"] + 1, before["confirmed"] + 1)
+    assert page.locator(f".st-key-review-{first['id']}").count() == 0  # reviewed: off the list
 
     _tab(page, "Model")
     expect(page.get_by_text("Confusion matrix")).to_be_visible()
