@@ -296,7 +296,7 @@ def test_monitor_and_model_tabs(page: Any, stack: dict[str, Any], run: Path) -> 
     expect(page.get_by_text("Confusion matrix")).to_be_visible()
     expect(page.get_by_role("cell", name="tf-idf", exact=True)).to_be_visible()
     card = httpx.get(stack["server"] + "/v1/models/sms-demo/card", headers=AUTH).json()
-    model_row = next(r for r in card["evaluation"]["leaderboard"] if r["kind"] == "hybrid")
+    model_row = next(r for r in card["evaluation"]["leaderboard"] if r["name"] == card["evaluation"]["model"])
     expect(page.get_by_role("cell", name=f"{model_row['accuracy']:.4f}").first).to_be_visible()
     expect(page.get_by_text("No versions yet")).to_be_visible()
     page.screenshot(path=str(SHOTS / "model.png"), full_page=True)
