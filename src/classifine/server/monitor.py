@@ -176,7 +176,12 @@ def _over_time(frame: pd.DataFrame, low: float) -> dict[str, Any]:
 
 
 def summarize_feedback(fb: pd.DataFrame) -> dict[str, Any]:
-    """Feedback counts: rows, judged (latest per prediction), confirmed, corrected, accuracy on them."""
+    """Feedback counts: rows, judged (latest per prediction), confirmed, corrected, accuracy on them.
+
+    Example:
+        >>> summarize_feedback(pd.DataFrame())["rows"]  # doctest: +SKIP
+        0
+    """
     if fb.empty:
         return {"rows": 0, "judged": 0, "confirmed": 0, "corrected": 0, "accuracy": None}
     key = fb["prediction_id"].fillna("text:" + fb["text_sha256"])

@@ -108,6 +108,10 @@ def read_promotions(run: Path) -> list[dict[str, Any]]:
     """The complete lines of ``versions/promotions.jsonl``, oldest first ([] without a log).
 
     A line a killed writer left incomplete (not JSON, or without ``version``/``serving``) is skipped.
+
+    Example:
+        >>> [p["decision"] for p in read_promotions(Path("runs/trec-6"))]  # doctest: +SKIP
+        ['promoted']
     """
     file = run / VERSIONS_DIR / PROMOTIONS_FILE
     try:
@@ -159,7 +163,12 @@ def version_history(run: Path) -> dict[str, Any]:
 
 
 def feedback_summary(url: str, model: str) -> dict[str, Any]:
-    """Feedback counts of one model (rows, judged, confirmed, corrected, accuracy), as ``monitor`` counts."""
+    """Feedback counts of one model (rows, judged, confirmed, corrected, accuracy), as ``monitor`` counts.
+
+    Example:
+        >>> feedback_summary("sqlite:///runs/demo/serving.sqlite", "demo")["corrected"]  # doctest: +SKIP
+        3
+    """
     import pandas as pd
 
     engine = make_engine(url)
