@@ -4,8 +4,6 @@ command line, and the checks ``classifine ui`` makes before starting it."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
@@ -94,10 +92,3 @@ def test_cli_bad_options_are_one_line_errors(capsys: pytest.CaptureFixture[str])
     assert main(["ui", "--server", "127.0.0.1:8000"]) == 2
     err = capsys.readouterr().err
     assert "--server must be the server's http(s) URL" in err and "Traceback" not in err
-
-
-def test_importing_classifine_and_the_client_leaves_streamlit_out() -> None:
-    code = "import sys, classifine, classifine.ui.client, classifine.ui.batch, classifine.cli.main\n"
-    code += "assert 'streamlit' not in sys.modules, 'streamlit imported'"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
