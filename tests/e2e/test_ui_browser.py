@@ -173,11 +173,19 @@ def _classify(server: str, texts: list[str]) -> list[dict[str, Any]]:
     return list(r.json()["predictions"])
 
 
+def _feedback_counts(server: str) -> tuple[dict[str, Any], float]:
+    summary = httpx.get(server + "/v1/feedback/summary", headers=AUTH).json()
+    text = httpx.get(server + "/metrics", headers=AUTH).text
+    posted = metric(text, "classifine_requests_total", route="/v1/feedback", method="POST", status="201")
+    return summary, posted
+
+
 def test_type_a_text_see_its_label_correct_it_and_see_the_feedback_counted(
     page: Any, stack: dict[str, Any]
 ) -> None:
     from playwright.sync_api import expect
 
+    before, posted = _feedback_counts(stack["server"])
     page.get_by_label("Text to classify").fill(SPAM)
     page.get_by_role("button", name="Classify", exact=True).click()
     heading = page.get_by_role("heading", name="Label:")
@@ -191,20 +199,21 @@ def test_type_a_text_see_its_label_correct_it_and_see_the_feedback_counted(
     page.get_by_role("button", name="Send correction").click()  # the selector offers the other label
     note = page.get_by_text("Corrected to")
     expect(note).to_be_visible()
-    assert f"Corrected to '{other}'" in note.inner_text()
-    assert "1 corrected" in note.inner_text()
     page.screenshot(path=str(SHOTS / "feedback.png"))
 
+    after, posted_after = _feedback_counts(stack["server"])
+    assert (after["rows"], after["corrected"]) == (before["rows"] + 1, before["corrected"] + 1)
+    assert posted_after == posted + 1  # the server's /metrics counted one feedback request
+    shown_note = note.inner_text()
+    assert f"Corrected to '{other}'" in shown_note
+    assert f"now has {after['rows']} feedback" in shown_note
+    assert f"{after['corrected']} corrected" in shown_note
     with sqlite3.connect(stack["store"]) as db:
-        rows = db.execute(
+        newest = db.execute(
             "SELECT f.label, f.predicted_label, f.kind, p.text FROM feedback f"
-            " JOIN predictions p ON p.id = f.prediction_id"
-        ).fetchall()
-    assert rows == [(other, shown, "correct", SPAM)]  # the correction names the page's prediction
-    summary = httpx.get(stack["server"] + "/v1/feedback/summary", headers=AUTH).json()
-    assert (summary["rows"], summary["corrected"], summary["accuracy"]) == (1, 1, 0.0)
-    text = httpx.get(stack["server"] + "/metrics", headers=AUTH).text
-    assert metric(text, "classifine_requests_total", route="/v1/feedback", method="POST", status="201") == 1
+            " JOIN predictions p ON p.id = f.prediction_id ORDER BY f.id DESC LIMIT 1"
+        ).fetchone()
+    assert newest == (other, shown, "correct", SPAM)  # the correction names the page's prediction
 
 
 def _upload_csv(texts: list[str]) -> bytes:
