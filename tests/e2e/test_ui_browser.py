@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import shutil
 import sqlite3
@@ -309,6 +310,39 @@ def test_monitor_and_model_tabs(page: Any, stack: dict[str, Any], run: Path) -> 
     expect(page.get_by_role("cell", name=f"{model_row['accuracy']:.4f}").first).to_be_visible()
     expect(page.get_by_text("No versions yet")).to_be_visible()
     page.screenshot(path=str(SHOTS / "model.png"), full_page=True)
+
+    _retrained(run)  # a second version and its promotion, in the on-disk format retraining writes
+    page.reload()
+    _tab(page, "Model")
+    expect(page.get_by_text("Promotions log")).to_be_visible()
+    expect(page.get_by_role("cell", name="on the same 60 test texts")).to_be_visible()  # (>= shows as ≥)
+    expect(page.get_by_role("cell", name="serving", exact=True)).to_be_visible()
+    page.screenshot(path=str(SHOTS / "model-versions.png"), full_page=True)
+
+
+PROMOTION = {
+    "time": "2026-12-01T10:15:02Z",
+    "action": "retrain",
+    "version": 2,
+    "previous_version": 1,
+    "serving": 2,
+    "decision": "promoted",
+    "metric": "macro_f1",
+    "new_score": 0.95,
+    "old_score": 0.92,
+    "reason": "macro_f1 0.9500 >= 0.9200 + 0.0000 on the same 60 test texts",
+    "trigger": "classifine retrain --from-feedback",
+    "user": "test",
+}
+
+
+def _retrained(run: Path) -> None:
+    """``versions/1`` and ``versions/2`` (hard links of the run) and a promotions line naming 2 as serving."""
+    for number in (1, 2):
+        folder = run / "versions" / str(number)
+        shutil.copytree(run / "model", folder / "model", copy_function=os.link)
+        shutil.copy2(run / "metrics.json", folder / "metrics.json")
+    (run / "versions" / "promotions.jsonl").write_text(json.dumps(PROMOTION) + "\n", encoding="utf-8")
 
 
 def test_wrong_key_and_server_down_are_explained(browser: Any, stack: dict[str, Any]) -> None:

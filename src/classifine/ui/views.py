@@ -188,7 +188,7 @@ def _evaluation(ev: dict[str, Any] | None) -> None:
     n = ev["metrics"].get("n")
     split = str(ev["split"])
     where = str(ev["dataset"]) if split.split()[0] in str(ev["dataset"]) else f"{ev['dataset']}, {split}"
-    where += " (a subset)" if "subset" in split else ""
+    where += ", a subset" if "subset" in split else ""
     st.subheader(f"Test metrics: {where}, {n} texts")
     st.caption("Every row scored on the same texts: the model, the TF-IDF baseline, and LLMs when evaluated.")
     _leaderboard(ev)
@@ -209,9 +209,17 @@ def _history(card: dict[str, Any]) -> None:
     if not card["versions"]:
         st.write("No versions yet: this run has not been retrained, so the run itself serves.")
     else:
-        versions = pd.DataFrame(card["versions"]).set_index("version")
-        versions["serving"] = versions["serving"].map({True: "serving", False: ""})
-        st.table(versions)
+        rows = [
+            {
+                "version": str(v["version"]),
+                "serving": "serving" if v["serving"] else "",
+                "created": v["created"],
+                "test accuracy": _num(v.get("test_accuracy")),
+                "test macro-F1": _num(v.get("test_macro_f1")),
+            }
+            for v in card["versions"]
+        ]
+        st.table(pd.DataFrame(rows).set_index("version"))
     if card["promotions"]:
         st.markdown("**Promotions log** (oldest first)")
         shown = [k for k in _PROMOTION_COLUMNS if any(p.get(k) is not None for p in card["promotions"])]
