@@ -1,4 +1,5 @@
-"""Importing classifine's modules changes nothing global: no matplotlib backend, no warning filters."""
+"""Importing classifine's modules changes nothing global: no matplotlib backend, no warning filters,
+and no Streamlit outside the web page itself."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import torch, transformers, peft, sklearn.linear_model, scipy.special, pandas, t
 matplotlib.rcParams["backend"] = "svg"
 before = list(warnings.filters)
 import classifine.evaluation.plots, classifine.training.fit, classifine.api, classifine.cli.main
+import sys, classifine.ui.client, classifine.ui.batch, classifine.server.review
+assert "streamlit" not in sys.modules, "the web page's Streamlit is imported outside 'classifine ui'"
 assert matplotlib.rcParams["backend"] == "svg", matplotlib.rcParams["backend"]
 added = [f for f in warnings.filters if f not in before]
 assert not added, added

@@ -39,6 +39,7 @@ _VERBS = (
     "serve",
     "monitor",
     "feedback",
+    "ui",
 )
 
 

@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from classifine import __version__
-from classifine.server import routes_admin, routes_classify, routes_feedback
+from classifine.server import routes_admin, routes_classify, routes_feedback, routes_review
 from classifine.server.errors import install_error_handlers
 from classifine.server.metrics import ServerMetrics
 from classifine.server.middleware import ServingMiddleware
@@ -124,6 +124,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(routes_classify.router)
     app.include_router(routes_feedback.router)
     app.include_router(routes_admin.router)
+    app.include_router(routes_review.router)
     app.add_middleware(ServingMiddleware, metrics=metrics, max_body_bytes=settings.limits.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(

@@ -175,7 +175,13 @@ def _over_time(frame: pd.DataFrame, low: float) -> dict[str, Any]:
     return {"bucket_seconds": size, "buckets": rows}
 
 
-def _feedback_summary(fb: pd.DataFrame) -> dict[str, Any]:
+def summarize_feedback(fb: pd.DataFrame) -> dict[str, Any]:
+    """Feedback counts: rows, judged (latest per prediction), confirmed, corrected, accuracy on them.
+
+    Example:
+        >>> summarize_feedback(pd.DataFrame())["rows"]  # doctest: +SKIP
+        0
+    """
     if fb.empty:
         return {"rows": 0, "judged": 0, "confirmed": 0, "corrected": 0, "accuracy": None}
     key = fb["prediction_id"].fillna("text:" + fb["text_sha256"])
@@ -228,7 +234,7 @@ def _model_section(
         "over_time": _over_time(preds, low),
         "label_counts": counts,
         "label_shares": {k: round(v, 4) for k, v in _shares(counts).items()},
-        "feedback": _feedback_summary(fb),
+        "feedback": summarize_feedback(fb),
         "confidence_histogram": _histogram(conf),
     }
     section["drift"] = _drift(counts, train)

@@ -34,7 +34,7 @@ def _ctx(request: Request) -> ServingContext:
     return ctx
 
 
-def _info(model: LoadedModel) -> ModelInfo:
+def model_info(model: LoadedModel) -> ModelInfo:
     meta = model.meta
     return ModelInfo(
         name=model.name,
@@ -82,7 +82,7 @@ async def ready(request: Request) -> Any:
 )
 async def list_models(request: Request) -> ModelsResponse:
     """The served models: name, version, labels, engine and headline metrics."""
-    return ModelsResponse(models=[_info(m) for m in _ctx(request).registry.all()])
+    return ModelsResponse(models=[model_info(m) for m in _ctx(request).registry.all()])
 
 
 @router.post(
