@@ -25,7 +25,7 @@ for name in ("sms-spam", "trec-6", "movie-reviews", "20newsgroups"):
         f"| {name} | {r['test_rows']:,} | {100 * r['accuracy']:.1f} | {100 * r['macro_f1']:.1f} | "
         f"{'-' if alone is None else f'{100 * alone:.1f}'} | {'-' if weight is None else f'{weight:.2f}'} | "
         f"{100 * r['tfidf_accuracy']:.1f} | {100 * r['tfidf_macro_f1']:.1f} | {r['train_minutes']:.1f} | "
-        f"{r.get('peak_rss_mb', 0):,} MB | {refs[name]} |"
+        f"{'-' if not r.get('peak_rss_mb') else format(r['peak_rss_mb'], ',') + ' MB'} | {refs[name]} |"
     )
 speed_rows = "\n".join(
     f"| {label} | {ts['rows'][k]['setup']} | {ts['rows'][k]['samples_per_s']:.1f} | {ts['rows'][k]['train_loop_seconds']:.0f} | "
@@ -126,12 +126,17 @@ python bench/accuracy.py --datasets sms-spam trec-6 movie-reviews 20newsgroups -
 
 Reading the table honestly:
 
-- On short texts (SMS, questions, review sentences) the fine-tuned MiniLM matches or beats TF-IDF within a few
-  minutes on a CPU; on movie reviews it is 4-5 points better, within reach of the published BERT-base numbers.
-- On 20 Newsgroups (long posts, 20 classes, text already lowercased and stripped of punctuation) 15 minutes on 2
-  cores buys about one epoch over 10k posts at 256 tokens, and TF-IDF stays clearly ahead. More epochs, a longer
-  `max_length`, full fine-tuning or a GPU close the gap; a classic linear model is a strong baseline on this set,
-  which is exactly why every report shows it.
+- On short texts (SMS, questions, review sentences) the served model beats the run's own TF-IDF + linear SVM
+  within the budget: by 0.3 points on SMS spam (where both are near the ceiling), 9.3 on trec-6, 5.4 on movie
+  reviews (where the hybrid adds 1.4 points to the transformer alone).
+- **20 Newsgroups is not a pass.** The time budget covers the whole command, and its estimate of the work after
+  training (a float32 validation pass plus scoring 7,521 test posts in 256-token chunks) came to 1,240 s of the
+  900 s; the planner left training 7 steps, the transformer alone scores 3.1%, and the hybrid serves the TF-IDF
+  model (weight 0.9), which ties it at 85.8. The command itself took 11.9 minutes: the after-training estimate
+  was about three times too high. Budgets that leave training less than its share should be refused or say so
+  up front; until then, give long-document sets a larger `train.max_train_minutes`. See the row's `note` in
+  `bench/results/accuracy.json`.
+- These rows ran on the shared 2-core machine with other work beside them (load averages in the JSON).
 
 ## Training speed (`bench/train_speed.py`)
 
