@@ -6,6 +6,7 @@ Layout of ``runs/<name>/``::
     metrics.json       headline and per-class metrics
     report.md / report.html / *.png
     model/             weights (safetensors), tokenizer, classifine.json
+    versions/          retrained versions and the promotions log (classifine.loop.versions)
 
 ``classifine.json`` (:class:`ArtifactMeta`) holds everything a predictor needs and nothing it
 must guess. Runs are written into a temporary sibling folder and renamed into place, so an
@@ -112,10 +113,25 @@ def library_versions() -> dict[str, str]:
 
 
 def model_dir(path: str | Path) -> Path:
-    """Resolve a run folder or its ``model/`` folder to the folder holding ``classifine.json``."""
+    """Resolve a run folder or its ``model/`` folder to the folder holding ``classifine.json``.
+
+    A run folder with versions (``versions/promotions.jsonl``, see :mod:`classifine.loop.versions`)
+    resolves to its SERVING version's ``model/``: this is how ``Classifier.load``, ``classifine serve``
+    and the server's reload endpoint follow promotions and rollbacks. A ``model/`` folder or a
+    ``versions/N`` folder passed explicitly resolves to itself.
+
+    Example:
+        >>> model_dir("runs/trec-6")  # version 2 was promoted
+        PosixPath('runs/trec-6/versions/2/model')
+    """
+    from classifine.loop.versions import serving_dir
+
     p = Path(path)
     if (p / META_FILE).is_file():
         return p
+    serving = serving_dir(p)
+    if serving is not None:
+        return serving / "model"
     if (p / "model" / META_FILE).is_file():
         return p / "model"
     if not p.exists():
