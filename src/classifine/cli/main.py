@@ -40,6 +40,8 @@ _VERBS = (
     "monitor",
     "feedback",
     "ui",
+    "retrain",
+    "label_studio",
 )
 
 
