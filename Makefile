@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup demo test test-slow test-llamacpp lint format bench clean
+.PHONY: setup demo test test-slow test-llamacpp test-label-studio lint format bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ test-slow: setup
 # Opt-in: builds llama-cpp-python (about 12 min) and runs the openai backend against its real server.
 test-llamacpp: setup
 	bash scripts/test-llamacpp.sh
+
+# Opt-in: installs Label Studio 1.23.2 in its own venv (about 4 min once), starts it (about 3.5 min) and
+# runs the labelling loop against it: backend, pre-labels, annotations, a retrain and its decision.
+test-label-studio: setup
+	bash scripts/test-label-studio.sh
 
 lint: setup
 	$(BIN)/ruff check src tests bench

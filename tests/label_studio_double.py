@@ -6,10 +6,10 @@ the real server. The double speaks only the endpoints classifine uses, with the 
 Studio 1.23.2 documents and answers (checked against its source and the real server):
 
 - ``Authorization: Token <key>`` on every call (401 otherwise);
-- ``GET /api/projects/{id}`` -> ``{"id", "title", "label_config"}``;
-- ``GET /api/tasks?project=&page=&page_size=&fields=all`` -> ``{"tasks": [...], "total", ...}``,
+- ``GET /api/projects/{id}/`` -> ``{"id", "title", "label_config"}``;
+- ``GET /api/tasks/?project=&page=&page_size=&fields=all`` -> ``{"tasks": [...], "total", ...}``,
   each task with its full ``predictions``; a page past the end is a 404;
-- ``POST /api/predictions`` ``{"task", "result", "score", "model_version"}`` -> 201 the prediction;
+- ``POST /api/predictions/`` ``{"task", "result", "score", "model_version"}`` -> 201 the prediction;
 - ``GET /api/projects/{id}/export?exportType=JSON`` -> the annotated tasks with ``annotations``.
 """
 
@@ -60,7 +60,7 @@ class LabelStudioDouble:
         return [p for t in self.tasks for p in t["predictions"]]
 
     def app(self) -> FastAPI:
-        app = FastAPI()
+        app = FastAPI(redirect_slashes=False)  # Label Studio's paths are exact
         double = self
 
         @app.middleware("http")
@@ -70,13 +70,13 @@ class LabelStudioDouble:
                 return JSONResponse({"detail": "Authentication credentials were not provided."}, 401)
             return await call_next(request)
 
-        @app.get("/api/projects/{project}")
+        @app.get("/api/projects/{project}/")
         async def project(project: int) -> Any:
             if project != 1:
                 return JSONResponse({"detail": "Not found."}, 404)
             return {"id": 1, "title": "sentiment", "label_config": double.label_config}
 
-        @app.get("/api/tasks")
+        @app.get("/api/tasks/")
         async def tasks(project: int, page: int = 1, page_size: int = 100, fields: str = "") -> Any:
             start = (page - 1) * page_size
             if page > 1 and start >= len(double.tasks):
@@ -86,7 +86,7 @@ class LabelStudioDouble:
                 rows = [{k: v for k, v in t.items() if k not in ("predictions", "annotations")} for t in rows]
             return {"tasks": rows, "total": len(double.tasks), "total_annotations": 0, "total_predictions": 0}
 
-        @app.post("/api/predictions")
+        @app.post("/api/predictions/")
         async def create_prediction(request: Request) -> Any:
             body = await request.json()
             task = double.tasks[int(body["task"]) - 1]

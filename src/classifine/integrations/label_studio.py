@@ -4,7 +4,7 @@ The label config's ``<Choices name=.. toName=..>`` tag names ``from_name``/``to_
 choices; ``choice="multiple"`` is multi-label; the ``<Text name=.. value="$field">`` tag it points
 to names the task's data field. Predictions carry ``score`` and ``model_version`` at their root.
 The REST client speaks ``Authorization: Token <key>`` (a personal access token, a JWT, is first
-exchanged for an access token at ``/api/token/refresh`` and sent as ``Bearer``).
+exchanged for an access token at ``/api/token/refresh/`` and sent as ``Bearer``).
 
 Example:
     >>> config = parse_label_config('<View><Text name="t" value="$text"/>'
@@ -186,7 +186,7 @@ class LabelStudioClient:
     def _headers(self) -> dict[str, str]:
         if self._auth is None:
             if self._token.count(".") == 2:  # a personal access token (JWT refresh token)
-                body = self._call("POST", "/api/token/refresh", json={"refresh": self._token}, auth={})
+                body = self._call("POST", "/api/token/refresh/", json={"refresh": self._token}, auth={})
                 self._auth = {"Authorization": f"Bearer {body['access']}"}
             else:
                 self._auth = {"Authorization": f"Token {self._token}"}
@@ -210,7 +210,7 @@ class LabelStudioClient:
 
     def project(self, project: int) -> dict[str, Any]:
         """The project (its ``label_config`` among others)."""
-        result: dict[str, Any] = self._call("GET", f"/api/projects/{project}")
+        result: dict[str, Any] = self._call("GET", f"/api/projects/{project}/")
         return result
 
     def tasks(self, project: int, page_size: int = 100) -> Iterator[dict[str, Any]]:
@@ -219,7 +219,7 @@ class LabelStudioClient:
         while True:
             params = {"project": project, "page": page, "page_size": page_size, "fields": "all"}
             try:
-                body = self._call("GET", "/api/tasks", params=params)
+                body = self._call("GET", "/api/tasks/", params=params)
             except LabelStudioError as exc:
                 if "answered 404" in exc.message and page > 1:  # past the last page
                     return
@@ -234,7 +234,7 @@ class LabelStudioClient:
 
     def create_prediction(self, task: int, prediction: dict[str, Any]) -> dict[str, Any]:
         """``POST /api/predictions`` for ``task`` (``result``, ``score``, ``model_version``)."""
-        result: dict[str, Any] = self._call("POST", "/api/predictions", json={"task": task, **prediction})
+        result: dict[str, Any] = self._call("POST", "/api/predictions/", json={"task": task, **prediction})
         return result
 
     def export(self, project: int) -> list[dict[str, Any]]:
