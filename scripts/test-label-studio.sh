@@ -30,8 +30,9 @@ if [ ! -x "$LS_VENV/bin/label-studio" ] || [ "$("$LS_VENV/bin/python" -c 'import
 fi
 echo "Label Studio ready to start after $(( $(date +%s) - START )) s"
 
-# Loopback only; the ML backend also listens on 127.0.0.1, which Label Studio's SSRF guard would refuse.
-LABEL_STUDIO_BASE_DATA_DIR="$DATA" LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN=true SSRF_PROTECTION_ENABLED=false \
+# Loopback only. The ML backend listens on 127.0.0.1 too, which Label Studio refuses by default
+# (ML_BLOCK_LOCAL_IP, SSRF_PROTECTION_ENABLED): allowed here, for this local test server only.
+LABEL_STUDIO_BASE_DATA_DIR="$DATA" LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN=true SSRF_PROTECTION_ENABLED=false ML_BLOCK_LOCAL_IP=false \
 LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK=true \
     "$LS_VENV/bin/label-studio" start --no-browser --internal-host 127.0.0.1 --port "$PORT" \
     --data-dir "$DATA" --username admin@classifine.test --password "$TOKEN" --user-token "$TOKEN" \

@@ -42,6 +42,7 @@ _VERBS = (
     "ui",
     "retrain",
     "label_studio",
+    "argilla",
 )
 
 

@@ -42,9 +42,23 @@ def predict(
         "that passed its parity check, else torch.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print predictions as JSON."),
+    output_format: str = typer.Option(
+        "rows", "--format", help="rows (the input's rows with labels) or argilla (Argilla v2 records, JSONL)."
+    ),
 ) -> None:
-    """Predict labels for --text TEXT ... or for a file (--input FILE --output FILE)."""
+    """Predict labels for --text TEXT ... or for a file (--input FILE --output FILE).
+
+    --format argilla writes Argilla records with the model's suggestions (push them with
+    'classifine argilla push'). Example: classifine predict runs/trec-6 --input new.csv --format argilla
+    --output records.jsonl
+    """
     from classifine.inference.predictor import Classifier
+
+    if output_format not in ("rows", "argilla"):
+        raise DataError(f"unknown --format '{output_format}'", hint="use rows or argilla")
+    if output_format == "argilla":
+        _argilla(run, text, input, output, text_column, batch_size)
+        return
 
     if bool(text) == (input is not None):
         raise DataError("give either --text (one or more) or --input FILE --output FILE", hint="see --help")
@@ -66,6 +80,30 @@ def predict(
         print_json([{"text": t, **p.to_dict()} for t, p in zip(texts, preds, strict=True)])
     else:
         _show(texts, preds, top_k)
+
+
+def _argilla(
+    run: Path, text: list[str] | None, input: str | None, output: Path | None, column: str, batch_size: int
+) -> None:
+    from classifine.integrations.argilla import predict_records, write_records
+
+    if output is None or bool(text) == (input is not None):
+        raise DataError(
+            "--format argilla needs --output FILE and either --text or --input",
+            hint="e.g. --input new.csv --format argilla --output records.jsonl",
+        )
+    texts = list(text or [])
+    if input is not None:
+        from classifine.data.sources import open_source
+
+        src = open_source(input)
+        frame = src.table()
+        if column not in frame.columns:
+            raise DataError(f"no column '{column}'", where=src.where, hint="set --text-column")
+        texts = [str(t) for t in frame[column].fillna("")]
+    records = predict_records(run, texts, batch_size=batch_size)
+    write_records(output, records)
+    echo(f"Wrote {len(records)} Argilla records to {output}")
 
 
 def register(app: typer.Typer) -> None:
