@@ -50,13 +50,13 @@ def _initial_data(fraction: float, seed: int) -> tuple[Any, Any]:
     return DatasetSplits(picked, splits.validation, splits.test), pool
 
 
-def _train_first(splits: Any, seed: int) -> Path:
+def _train_first(splits: Any, seed: int, model: str | None, work: Path) -> Path:
     from classifine.api import build_config, run_training
 
-    cfg = build_config(None, None, seed=seed, output_dir=str(WORK), name="v1", overwrite=True)
+    cfg = build_config(None, None, model=model, seed=seed, output_dir=str(work), name="v1", overwrite=True)
     frames = {k: ds.to_pandas() for k, ds in splits.items()}
     run_training(cfg, frames["train"], validation=frames["validation"], test=frames["test"], progress=False)
-    return WORK / "v1"
+    return work / "v1"
 
 
 def _serve(runs: dict[str, Path], port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -157,18 +157,21 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--output", type=Path, default=RESULTS, help="where the JSON goes")
+    parser.add_argument("--model", default=None, help="base model (default: the default config's)")
+    parser.add_argument("--work", type=Path, default=WORK, help="where the runs go")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     import httpx
 
     load_before = os.getloadavg()
     t0 = time.perf_counter()
-    shutil.rmtree(WORK, ignore_errors=True)
-    WORK.mkdir(parents=True)
+    work = args.work
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
     splits, pool = _initial_data(args.fraction, args.seed)
-    first = _train_first(splits, args.seed)
+    first = _train_first(splits, args.seed, args.model, work)
     train_s = time.perf_counter() - t0
-    runs = {name: Path(shutil.copytree(first, WORK / name)) for name in ("uncertain", "random")}
+    runs = {name: Path(shutil.copytree(first, work / name)) for name in ("uncertain", "random")}
     os.environ.setdefault(KEY_ENV, os.urandom(12).hex())
     if not args.port:
         import socket
@@ -177,7 +180,7 @@ def main() -> None:
             s.bind(("127.0.0.1", 0))
             args.port = s.getsockname()[1]
     url = f"http://127.0.0.1:{args.port}"
-    proc = _serve(runs, args.port, WORK / "serve.log")
+    proc = _serve(runs, args.port, work / "serve.log")
     try:
         _wait(url, proc)
         with httpx.Client(

@@ -91,3 +91,13 @@ def sms_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     folder = tmp_path_factory.mktemp("runs") / "sms-demo"
     return fit(DatasetSplits(train, val, splits.test), cfg, folder, progress=False)
+
+
+@pytest.fixture(scope="session")
+def toy_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real run: a tiny random BERT trained on 8 rows of the toy sentiment task (weak on purpose,
+    so more labels help). Shared by the retrain / Label Studio / Argilla tests; copy before changing it.
+    """
+    from loop_helpers import train_toy_run
+
+    return train_toy_run(tmp_path_factory.mktemp("toy-run"), "toy", n_train=8)

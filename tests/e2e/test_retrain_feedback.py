@@ -16,13 +16,12 @@ import pytest
 from classifine.cli.main import main
 from classifine.loop.versions import read_promotions, serving_version
 from fixtures_models import toy_texts
-from loop_helpers import train_toy_run
 from serving import GRACEFUL, free_port, serve_process, stop_process, wait_ready
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train_toy_run(tmp_path_factory.mktemp("fbloop"), "toy", n_train=8)
+def run(toy_run: Path) -> Path:
+    return toy_run
 
 
 def test_feedback_store_retrain_reloads_the_server(run: Path, tmp_path: Path) -> None:

@@ -27,13 +27,12 @@ from classifine.integrations.label_studio_backend import BackendSettings, create
 from classifine.loop.versions import read_promotions
 from fixtures_models import toy_texts
 from label_studio_double import CONFIG, LabelStudioDouble
-from loop_helpers import train_toy_run
 from serving import SRC, live_server
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train_toy_run(tmp_path_factory.mktemp("ls"), "toy", n_train=8)
+def run(toy_run: Path) -> Path:
+    return toy_run
 
 
 def _wait_training(url: str, timeout: float = 300) -> dict[str, object]:

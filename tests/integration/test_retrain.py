@@ -18,17 +18,11 @@ from classifine.loop.promote import promote
 from classifine.loop.retrain import held_out_test, retrain
 from classifine.loop.versions import read_promotions, retrain_lock, serving_version
 from fixtures_models import toy_texts
-from loop_helpers import train_toy_run
-
-
-@pytest.fixture(scope="module")
-def base_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train_toy_run(tmp_path_factory.mktemp("loop"), "toy", n_train=8)
 
 
 @pytest.fixture()
-def run(base_run: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(base_run, tmp_path / "toy"))
+def run(toy_run: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(toy_run, tmp_path / "toy"))
 
 
 def test_retrain_promotes_and_never_trains_on_test_texts(run: Path) -> None:
