@@ -7,6 +7,7 @@ its own venv, starts it and sets ``CLASSIFINE_LABEL_STUDIO_URL`` and ``CLASSIFIN
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -52,7 +53,7 @@ def _personal_access_token() -> str:
     return str(created["token"])
 
 
-def test_real_label_studio_loop(tmp_path: Path) -> None:
+def test_real_label_studio_loop(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = train_toy_run(tmp_path, "toy", n_train=8)
     texts, labels = toy_texts(50, seed=41)
     pat = _personal_access_token()
@@ -69,21 +70,19 @@ def test_real_label_studio_loop(tmp_path: Path) -> None:
         tasks = _api("GET", "/api/tasks/", params={"project": pid, "page_size": 100})["tasks"]
         assert len(tasks) == 50
 
+        # Label Studio itself asks the backend (/setup, then /predict) for the first 5 tasks.
+        first = [t["id"] for t in tasks[:5]]
+        _api(
+            "POST", "/api/dm/actions", params={"id": "retrieve_tasks_predictions", "project": pid},
+            json={"selectedItems": {"all": False, "included": first}},
+        )  # fmt: skip
         os.environ["CLASSIFINE_LABEL_STUDIO_TOKEN"] = pat
         try:
-            args = [
-                "label-studio",
-                "prelabel",
-                str(run),
-                "--url",
-                URL,
-                "--project",
-                str(pid),
-                "--batch-size",
-                "8",
-            ]
+            args = ["label-studio", "prelabel", str(run), "--url", URL, "--project", str(pid), "--json"]
             assert main(args) == 0
+            assert json.loads(capsys.readouterr().out)["predicted"] == 45  # the 5 above are skipped
             assert main(args) == 0  # resumable: the second pass finds nothing to do
+            assert json.loads(capsys.readouterr().out)["skipped"] == 50
         finally:
             del os.environ["CLASSIFINE_LABEL_STUDIO_TOKEN"]
         tasks = _api("GET", "/api/tasks/", params={"project": pid, "page_size": 100, "fields": "all"})[
