@@ -62,6 +62,11 @@ def test_label_config_and_multi_label_predictions() -> None:
         parse_label_config('<View><Text name="t" value="$text"/></View>')
 
 
+def test_label_studio_command_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["label-studio", str(tmp_path / "no-run"), "--port", "9"]) == 2  # RUN alone means serve
+    assert "no-run" in capsys.readouterr().err
+
+
 def test_backend_prelabel_webhook_retrain(run: Path, tmp_path: Path) -> None:
     run = Path(shutil.copytree(run, tmp_path / "toy"))
     texts, labels = toy_texts(60, seed=21)

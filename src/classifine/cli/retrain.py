@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from classifine.cli.common import echo, print_json, progress_enabled
 from classifine.errors import ConfigError
+
+if TYPE_CHECKING:
+    from classifine.loop.data import NewLabels
 
 TOKEN_ENV = "CLASSIFINE_LABEL_STUDIO_TOKEN"
 
@@ -29,7 +33,7 @@ def _gather(
     project: int | None,
     token: str | None,
     model: str | None,
-) -> object:
+) -> NewLabels:
     given = [x for x in (from_feedback, from_label_studio, labels) if x is not None]
     if len(given) != 1:
         raise ConfigError(
@@ -104,7 +108,7 @@ def retrain(
 
     new = _gather(from_feedback, from_label_studio, labels, project, token, model)
     result = run_retrain(
-        run, new, metric=metric, min_delta=min_delta, server=server, model_name=served_name,  # type: ignore[arg-type]
+        run, new, metric=metric, min_delta=min_delta, server=server, model_name=served_name,
         api_key=_api_key(api_key_env), trigger="classifine retrain", progress=progress_enabled(),
     )  # fmt: skip
     if as_json:
@@ -116,7 +120,7 @@ def retrain(
             }
         )
         return
-    for note in new.notes:  # type: ignore[attr-defined]
+    for note in new.notes:
         echo(note)
     s = result.stats
     echo(
