@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,22 @@ def test_promote_rollback_and_lock(run: Path, capsys: pytest.CaptureFixture[str]
     assert main(["versions", str(run), "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [v["serving"] for v in listed["versions"]] == [True, False]
+
+
+def test_detached_retrain_runs_in_the_background(
+    run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    texts, labels = toy_texts(40, seed=14)
+    new = tmp_path / "labels.csv"
+    new.write_text(
+        "text,label\n" + "\n".join(f"{t},{y[0]}" for t, y in zip(texts, labels, strict=True)) + "\n"
+    )
+    assert main(["retrain", str(run), "--labels", str(new), "--detach"]) == 0
+    out = capsys.readouterr().out
+    assert "in the background" in out
+    log = Path(out.rsplit("log: ", 1)[1].strip())
+    deadline = time.monotonic() + 300
+    while not read_promotions(run) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    (entry,) = read_promotions(run)
+    assert entry.data["new_labels"] == 40 and entry.data["source"] == str(new), log.read_text()
