@@ -13,7 +13,7 @@ In one invocation, with the same seeds for every training:
      against version 1 on the same test texts, promoted and reloaded only when not worse);
   5. report version 1's and each promoted version's test accuracy, and what the server serves.
 
-Run: flock /tmp/classifine-bench.lock python bench/loop.py [--fraction 0.2 --n 200]
+Run: python bench/loop.py [--fraction 0.2 --n 200 --seed 42]
 Writes bench/results/loop.json and prints a table.
 """
 
@@ -208,7 +208,7 @@ def main() -> None:
         "total_seconds": round(time.perf_counter() - t0, 1),
         "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         "cpus": os.cpu_count(),
-        "beside": "other engineers' test runs shared the 2 cores (see the load averages)",
+        "beside": "other test runs may have shared the 2 cores (see the load averages)",
     }  # fmt: skip
     args.output.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
