@@ -14,27 +14,19 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
-from classifine.artifact import META_FILE, model_dir
+from classifine.artifact import model_dir
+from classifine.loop.versions import existing_versions, list_versions, read_promotions, run_root
 from classifine.server.monitor import summarize_feedback
 from classifine.server.store import decode_label, feedback, make_engine, predictions
 
 logger = logging.getLogger(__name__)
 
 # The evaluation keys a card carries (metrics.json's "evaluation" section has plots, reliability bins...).
-# The on-disk format of a retrained run: runs/<name>/versions/N (each a full Artifact) and the
-# append-only versions/promotions.jsonl, whose last complete line's "serving" names what serves.
-VERSIONS_DIR = "versions"
-PROMOTIONS_FILE = "promotions.jsonl"
-_PROMOTION_KEYS = (
-    "time", "action", "version", "previous_version", "serving", "decision", "metric",
-    "new_score", "old_score", "reason", "trigger", "user",
-)  # fmt: skip
 _CARD_METRICS = ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "positive_label", "positive_f1", "n")
 
 
@@ -45,10 +37,7 @@ def run_folder(path: Path) -> Path:
         >>> run_folder(Path("runs/trec-6/versions/2/model"))
         PosixPath('runs/trec-6')
     """
-    p = path.parent if path.name == "model" else path
-    if p.name.isdigit() and p.parent.name == VERSIONS_DIR:
-        return p.parent.parent
-    return p
+    return run_root(path.parent if path.name == "model" else path)
 
 
 def _read_json(file: Path) -> dict[str, Any] | None:
@@ -104,47 +93,8 @@ def model_card(path: Path) -> dict[str, Any]:
     } | version_history(run_folder(path))
 
 
-def read_promotions(run: Path) -> list[dict[str, Any]]:
-    """The complete lines of ``versions/promotions.jsonl``, oldest first ([] without a log).
-
-    A line a killed writer left incomplete (not JSON, or without ``version``/``serving``) is skipped.
-
-    Example:
-        >>> [p["decision"] for p in read_promotions(Path("runs/trec-6"))]  # doctest: +SKIP
-        ['promoted']
-    """
-    file = run / VERSIONS_DIR / PROMOTIONS_FILE
-    try:
-        lines = file.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return []
-    out = []
-    for line in lines:
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict) and isinstance(entry.get("serving"), int) and "version" in entry:
-            out.append({k: entry.get(k) for k in _PROMOTION_KEYS})
-    return out
-
-
-def _version_row(number: int, folder: Path, serving: int) -> dict[str, Any]:
-    metrics = _read_json(folder / "metrics.json") or {}
-    test = metrics.get("test")
-    test = test if isinstance(test, dict) else {}
-    stamp = (folder / "model" / META_FILE).stat().st_mtime
-    return {
-        "version": number,
-        "serving": number == serving,
-        "created": datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "test_accuracy": test.get("accuracy"),
-        "test_macro_f1": test.get("macro_f1"),
-    }
-
-
 def version_history(run: Path) -> dict[str, Any]:
-    """The run's versions (``versions/N`` folders holding a model) and its promotions log.
+    """The run's versions and its promotions log, as the page shows them (the loop's own reader).
 
     A run that was never retrained has neither: ``{"versions": [], "promotions": []}``.
 
@@ -152,13 +102,19 @@ def version_history(run: Path) -> dict[str, Any]:
         >>> [v["version"] for v in version_history(Path("runs/trec-6"))["versions"]]  # doctest: +SKIP
         [1, 2]
     """
-    promotions = read_promotions(run)
-    serving = promotions[-1]["serving"] if promotions else 1
-    folder = run / VERSIONS_DIR
-    numbers = sorted(
-        int(p.name) for p in folder.glob("*") if p.name.isdigit() and (p / "model" / META_FILE).is_file()
-    )
-    versions = [_version_row(n, folder / str(n), serving) for n in numbers]
+    promotions = [p.model_dump(mode="json", exclude={"data"}) for p in read_promotions(run)]
+    if not promotions and not existing_versions(run):
+        return {"versions": [], "promotions": []}
+    versions = [
+        {
+            "version": v.version,
+            "serving": v.serving,
+            "created": v.created,
+            "test_accuracy": v.test_metrics.get("accuracy"),
+            "test_macro_f1": v.test_metrics.get("macro_f1"),
+        }
+        for v in list_versions(run)
+    ]
     return {"versions": versions, "promotions": promotions}
 
 
