@@ -250,7 +250,7 @@ def run_training(
     import time
 
     from classifine.data.loading import prepare, read_splits
-    from classifine.experiments.tracking.runs import tracked_run
+    from classifine.training import distributed
     from classifine.training.fit import fit
     from classifine.training.runs import run_folder
 
@@ -264,27 +264,39 @@ def run_training(
         snapshot = raw
     elif data is not None:
         cfg = _record_source(cfg, data, validation, test)
-    run_dir = run_folder(cfg, resume=resume, dataset=name)
+    # Under DDP (torchrun) every rank trains; rank 0 names the run, tracks, evaluates and writes.
+    run_dir = distributed.on_main(run_folder, cfg, resume=resume, dataset=name)
     if snapshot is not None:
         cfg = _record_snapshot(cfg, run_dir, raw)
     splits = prepare(raw, cfg.data)
     report = None
-    with tracked_run(cfg, run_dir.name, "train") as tracked:  # a no-op unless cfg.track names a tracker
+    with _tracked(cfg, run_dir.name, distributed.world().is_main) as tracked:
         extra = [*callbacks, *tracked.callbacks]
         fit(
             splits, cfg, run_dir, resume=resume, progress=progress, callbacks=extra, snapshot=snapshot,
             clock_start=clock_start, evaluate_after=evaluate and len(splits.test) > 0,
         )  # fmt: skip
-        tracked.training(run_dir)
-        if evaluate and len(splits.test) > 0:
-            report = _evaluate_folder(run_dir, splits=splits)
-            tracked.evaluation(report)
-        elif evaluate:
-            log.info("no test split to evaluate on; use 'classifine evaluate %s --data FILE'", run_dir)
+        if distributed.world().is_main:
+            tracked.training(run_dir)
+            if evaluate and len(splits.test) > 0:
+                report = _evaluate_folder(run_dir, splits=splits)
+                tracked.evaluation(report)
+            elif evaluate:
+                log.info("no test split to evaluate on; use 'classifine evaluate %s --data FILE'", run_dir)
+    distributed.barrier()  # every rank returns the finished run folder
     metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
     from classifine.config import load_config
 
     return TrainResult(run_dir, load_config(run_dir / "config.yaml"), metrics, report)
+
+
+def _tracked(cfg: Config, name: str, main: bool) -> Any:
+    """The tracker run of a training run (a no-op unless cfg.track names a tracker, and off rank 0)."""
+    from contextlib import nullcontext
+
+    from classifine.experiments.tracking.runs import Tracked, tracked_run
+
+    return tracked_run(cfg, name, "train") if main else nullcontext(Tracked(None))
 
 
 def _data_mapping(data: Any, validation: Any, test: Any) -> Any:

@@ -1,13 +1,22 @@
-"""``classifine train CONFIG [key=value ...] [--resume] [--name NAME]``: fine-tune and write a run folder."""
+"""``classifine train CONFIG [key=value ...] [--resume] [--name NAME] [--nproc N]``: fine-tune, write a run folder.
+
+With ``--nproc N`` the command starts N data-parallel processes through ``torchrun`` and waits for
+them; under ``torchrun`` (``WORLD_SIZE`` set) it is one of those processes, and only rank 0 prints.
+"""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from classifine.cli.common import echo, print_json, progress_enabled, state
 from classifine.training.memory import process_start
+
+if TYPE_CHECKING:
+    from classifine.config import Config
 
 
 def train_command(
@@ -27,6 +36,13 @@ def train_command(
     track: str | None = typer.Option(
         None, "--track", help="Log the run to none, mlflow, wandb or tensorboard (track.backend)."
     ),
+    nproc: int = typer.Option(
+        1,
+        "--nproc",
+        min=1,
+        help="Data-parallel processes on this machine, started with torchrun (gloo on CPU, nccl on GPUs). "
+        "train.batch_size stays the global batch: each process takes batch_size / N.",
+    ),
 ) -> None:
     """Fine-tune a classifier on the data in CONFIG and write runs/<name>/ (model, metrics, logs).
 
@@ -39,6 +55,7 @@ def train_command(
 
     from classifine.api import train_and_evaluate
     from classifine.config import load_config
+    from classifine.training import distributed
 
     if quiet or as_json:
         state.quiet = True
@@ -48,9 +65,21 @@ def train_command(
     if track:
         extra.append(f"track.backend={track}")
     cfg = load_config(config, extra)
-    run, report = train_and_evaluate(
-        cfg, resume=resume, evaluate=evaluate, progress=progress_enabled(), clock_start=process_start()
-    )
+    world = distributed.world()
+    if nproc > 1 and not world.distributed:
+        _launch(config, cfg, extra, nproc, resume=resume, evaluate=evaluate, as_json=as_json)
+        return
+    if not world.is_main:  # the other ranks train silently; rank 0 reports
+        state.quiet = True
+        logging.getLogger().setLevel(logging.WARNING)
+    try:
+        run, report = train_and_evaluate(
+            cfg, resume=resume, evaluate=evaluate, progress=progress_enabled(), clock_start=process_start()
+        )
+    finally:
+        distributed.shutdown()
+    if not world.is_main:
+        return
     metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
     best = metrics.get("validation", {})
     if as_json:
@@ -75,6 +104,22 @@ def train_command(
     elif evaluate:
         echo(f"no test split to evaluate on; use 'classifine evaluate {run} --data FILE'")
     echo(f'next: classifine predict {run} --text "..."')
+
+
+def _launch(
+    config: Path, cfg: Config, extra: list[str], nproc: int, *, resume: bool, evaluate: bool, as_json: bool
+) -> None:
+    """Start ``nproc`` ranks of this command with torchrun, all writing the one run folder named here."""
+    from classifine.training import distributed
+    from classifine.training.runs import run_folder
+
+    run = run_folder(cfg, resume=resume)
+    args = ["train", str(config), *extra, f"output.name={run.name}"]
+    args += ["--resume"] if resume else []
+    args += [] if evaluate else ["--no-evaluate"]
+    args += ["--json"] if as_json else (["--quiet"] if state.quiet else [])
+    verbose = logging.getLogger().getEffectiveLevel() <= logging.DEBUG
+    distributed.launch_training(cfg, ["--verbose", *args] if verbose else args, nproc)
 
 
 def register(app: typer.Typer) -> None:

@@ -16,6 +16,8 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from classifine.training.distributed import any_rank, from_main
+
 logger = logging.getLogger(__name__)
 
 
@@ -257,7 +259,7 @@ class BudgetPlanner(TrainerCallback):
             self._plan(state)
         if state.global_step >= self.schedule.total and state.global_step < self.cap:
             self._stop(args, control)
-        elif state.global_step < self.schedule.total and self._over_budget(now):
+        elif state.global_step < self.schedule.total and any_rank(self._over_budget(now)):
             self.stopped_early = True
             logger.warning(
                 "time budget spent at step %d of the %d planned (the machine ran slower than measured): "
@@ -329,6 +331,9 @@ class BudgetPlanner(TrainerCallback):
                 "" if total < self.cap else ": all configured epochs fit",
             )
         self.schedule.total = max(total, step)  # at most here: stop at this step
+        # Under DDP every process follows rank 0's plan: the same schedule, the same stop step.
+        plan = from_main((self.schedule.total, self.schedule.warmup))
+        self.schedule.total, self.schedule.warmup = plan
         if self.replans == 0 and total <= step:
             logger.warning(
                 "the time budget leaves no time to train: what follows training (validation, test "

@@ -36,6 +36,7 @@ from classifine.evaluation.metrics import headline_metrics
 from classifine.models.build import build_for_training, hf_progress, save_trained
 from classifine.models.tfidf import TFIDF_FOLDER, FittedTfidf, fit_tfidf, mix_probabilities
 from classifine.training import data as tdata
+from classifine.training import distributed
 from classifine.training.callbacks import (
     BudgetCosts,
     BudgetPlanner,
@@ -104,7 +105,8 @@ def _training_args(plan: TrainPlan, work: Path, has_eval: bool) -> Any:
         output_dir=str(work),
         num_train_epochs=plan.epochs,
         max_steps=plan.max_steps or -1,
-        per_device_train_batch_size=1 if budgeted else plan.batch_size,
+        # train.batch_size is the global batch: each DDP process takes its share.
+        per_device_train_batch_size=1 if budgeted else distributed.per_process_batch(plan.batch_size),
         per_device_eval_batch_size=1 if budgeted else plan.eval_batch_size,
         learning_rate=plan.learning_rate,
         weight_decay=plan.weight_decay,
@@ -131,6 +133,9 @@ def _training_args(plan: TrainPlan, work: Path, has_eval: bool) -> Any:
         disable_tqdm=True,
         label_names=["labels"],
         remove_unused_columns=False,
+        # Our losses are batch means; DDP averages them over processes. Without this the Trainer would
+        # also multiply each process's loss by the process count.
+        average_tokens_across_devices=False,
     )
 
 
@@ -148,6 +153,10 @@ def _make_trainer(
     train_ds = parts.train_dataset()
     # token-budget batches: rows / batches; fixed batches: batch_size (the last one may be smaller)
     rows_per_step = len(parts.train) / max(len(train_ds), 1) if plan.batch_tokens else float(plan.batch_size)
+    # The loss is scaled per process: a DDP process's batch holds its share of the global batch.
+    rows_per_process_step = (
+        rows_per_step if plan.batch_tokens else float(distributed.per_process_batch(plan.batch_size))
+    )
     schedule = None
     if plan.max_train_minutes:  # until the first steps are measured: the schedule of all epochs
         cap = plan.max_steps or max(1, int(np.ceil(plan.epochs * len(train_ds))))
@@ -190,7 +199,7 @@ def _make_trainer(
         processing_class=parts.tokenizer,
         data_collator=tdata.Collator(parts.tokenizer),
         compute_metrics=compute_metrics,
-        compute_loss_func=_per_row_weighted(parts.loss_fn, rows_per_step),
+        compute_loss_func=_per_row_weighted(parts.loss_fn, rows_per_process_step),
         preprocess_logits_for_metrics=_logits_only,
         callbacks=callbacks,
     )
@@ -291,7 +300,12 @@ def _prepare(splits: DatasetSplits, plan: TrainPlan) -> _Parts:
     loss_fn = make_loss(plan.loss, multi_label=plan.multi_label, weights=weights, gamma=plan.focal_gamma)
     train_enc = tdata.encode(splits.train, tokenizer, plan.max_length, plan.long_text)
     val_enc = tdata.encode(splits.validation, tokenizer, plan.max_length, plan.long_text).sorted_by_length()
-    plan = with_batching(plan, train_enc.lengths())
+    # Token-budget batches are planned for one process; data parallel keeps fixed global batches.
+    plan = (
+        distributed.fixed_batches(plan)
+        if distributed.world().distributed
+        else with_batching(plan, train_enc.lengths())
+    )
     logger.info(
         "model %s (%s, %s), max_length %d (%s), %d train / %d validation windows, precision %s, lr %g, %s",
         plan.spec.name,
@@ -381,11 +395,13 @@ def _fit(
     apply_threads(plan.threads)
     cap_heap_growth()  # varying batch shapes would otherwise fragment the heap (training/memory.py)
     work = work_dir_for(run_dir)
-    checkpoint = start_point(work, plan.config, splits, resume)
+    # Under DDP only rank 0 prepares the work folder; every rank resumes from the checkpoint it found.
+    checkpoint = distributed.on_main(start_point, work, plan.config, splits, resume)
     parts = _prepare(splits, plan)
     plan = parts.plan
     budget.seconds_before = earlier = seconds_before(checkpoint)
     trainer = _make_trainer(plan, parts, work, progress, callbacks, budget)
+    distributed.log_layout(plan.batch_size, plan.learning_rate)
     setup = time.monotonic() - budget.clock_start
     started = time.perf_counter()
     with warnings.catch_warnings():
@@ -393,6 +409,8 @@ def _fit(
         warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*", category=FutureWarning)
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     seconds = earlier + time.perf_counter() - started
+    if not distributed.world().is_main:
+        return run_dir  # rank 0 alone scores the model and writes the run folder
     rows_seen = float(trainer.state.epoch or 0.0) * len(parts.train)
     tfidf = _fit_tfidf(splits, plan.seed)
     summary = _finish(trainer, parts, plan, tfidf)
@@ -405,6 +423,7 @@ def _fit(
         "train_loss": _mean_train_loss(trainer.state.log_history),
         "threads": plan.threads,
         "resumed_from": checkpoint.name if checkpoint else None,
+        **distributed.layout(plan.batch_size),
         **{k: v for k, v in plan.describe().items() if k not in ("threads",)},
     }
     if budget.planner is not None:
