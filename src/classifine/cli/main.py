@@ -43,6 +43,7 @@ _VERBS = (
     "retrain",
     "label_studio",
     "argilla",
+    "pipeline",
 )
 
 
