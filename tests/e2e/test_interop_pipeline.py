@@ -12,10 +12,14 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from fixtures_models import build_tiny_model, toy_multilabel_splits, toy_splits
 
+# fp32 training and inference: a bf16 run is served by classifine with bf16 autocast (as trained),
+# while other servers run it in fp32, which moves probabilities by up to ~1e-3.
+FP32 = {"model.hybrid": "off", "train.early_stopping": None, "train.precision": "fp32"}
 TEXTS = ["a great and happy film", "the plot was awful and boring", "the movie cast was fine"]
 
 
@@ -33,11 +37,11 @@ def test_lora_run_of_minilm_loads_in_transformers_pipeline(tmp_path: Path) -> No
     from classifine.inference.predictor import Classifier
 
     splits = toy_splits(64, 16)
-    frame = {"text": splits["train"].texts, "label": [y[0] for y in splits["train"].labels]}
+    frame = pd.DataFrame({"text": splits["train"].texts, "label": [y[0] for y in splits["train"].labels]})
     result = train(
         frame, model="minilm-l6", method="lora", max_length=32, epochs=1, batch_size=16,
         output_dir=tmp_path, name="lora", evaluate=False, progress=False,
-        overrides={"model.hybrid": "off", "train.early_stopping": None},
+        overrides=FP32,
     )  # fmt: skip
     folder = result.run_dir / "model"
     config = json.loads((folder / "config.json").read_text())
@@ -60,11 +64,14 @@ def test_multilabel_run_loads_in_transformers_pipeline(tmp_path: Path) -> None:
 
     model = build_tiny_model("bert", tmp_path / "tiny-bert")
     splits = toy_multilabel_splits(96, 24)
-    frame = {"text": splits["train"].texts, "labels": ["|".join(y) for y in splits["train"].labels]}
+    frame, val = (
+        pd.DataFrame({"text": splits[s].texts, "labels": ["|".join(y) for y in splits[s].labels]})
+        for s in ("train", "validation")
+    )
     result = train(
-        frame, text="text", label="labels", multi_label=True, model=str(model), method="full",
-        max_length=32, epochs=6, batch_size=16, learning_rate=3e-3, output_dir=tmp_path, name="ml",
-        evaluate=False, progress=False, overrides={"model.hybrid": "off", "train.early_stopping": None},
+        frame, validation=val, test=val, text="text", label="labels", multi_label=True, model=str(model),
+        method="full", max_length=32, epochs=12, batch_size=16, learning_rate=3e-3, output_dir=tmp_path, name="ml",
+        evaluate=False, progress=False, overrides=FP32,
     )  # fmt: skip
     folder = result.run_dir / "model"
     config = json.loads((folder / "config.json").read_text())
