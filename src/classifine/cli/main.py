@@ -44,6 +44,7 @@ _VERBS = (
     "label_studio",
     "argilla",
     "pipeline",
+    "push",
 )
 
 
