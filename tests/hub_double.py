@@ -3,9 +3,10 @@
 A real HTTP server (``http.server`` in a thread) speaking the endpoints ``huggingface_hub`` calls
 to create a repository and commit files to it: ``POST /api/repos/create``, ``POST /api/validate-yaml``
 (the model card's metadata), ``POST /api/models/{repo}/preupload/{revision}`` and
-``POST /api/models/{repo}/commit/{revision}`` (NDJSON). It checks the bearer token and stores what arrives. It answers every preupload with
-``uploadMode: regular``, so files travel inside the commit (base64): the Hub would send large files
-through its LFS/Xet storage service instead, which this double does not imitate. Any other request
+``POST /api/models/{repo}/commit/{revision}`` (NDJSON). It checks the bearer token and stores what
+arrives. It answers every preupload with ``uploadMode: regular``, so files travel inside the commit
+(base64): the Hub would send large files through its LFS/Xet storage service instead, which this
+double does not imitate. Any other request
 is answered 404 and recorded in ``unknown``, so a test can assert the client needed nothing else.
 """
 
@@ -80,7 +81,9 @@ def _handler(state: HubState) -> type[BaseHTTPRequestHandler]:
         def _create(self, request: dict[str, Any]) -> None:
             repo_id = f"{request.get('organization')}/{request['name']}"
             if repo_id in state.repos:
-                self._send(409, {"error": "You already created this model repo", "url": f"{state.url}/{repo_id}"})
+                self._send(
+                    409, {"error": "You already created this model repo", "url": f"{state.url}/{repo_id}"}
+                )
                 return
             private = request.get("visibility") == "private" or bool(request.get("private"))
             state.repos[repo_id] = Repo(private=private)

@@ -1,12 +1,13 @@
-"""``classifine train --nproc 2``: two real gloo ranks (torchrun) against one process with the same global batch.
+"""``classifine train --nproc 2``: two real gloo ranks (torchrun) against one process, same global batch.
 
 A tiny BERT (built from its config, dropout 0 so no random masks differ between the two layouts)
 is fully fine-tuned on the toy sentiment task: once in this process with ``batch_size=16``, once as
 2 ranks x 8 through ``classifine train --nproc 2``. The 2-rank run is killed (every process, as a
 crashed machine would be) right after its first checkpoint and continued with ``--resume``.
 
-Tolerance: every logged training loss (but the one whose logging window spans the resume) within 1e-4 and every predicted probability within 1e-3 of
-the 1-process run (measured here: about 1e-7 and 1e-8; only the order of the gradient sums differs).
+Tolerance: every logged training loss (but the one whose logging window spans the resume) within
+1e-4 and every predicted probability within 1e-3 of the 1-process run (measured here: about 1e-7
+and 1e-8; only the order of the gradient sums differs).
 ``train.group_by_length`` is off: the Trainer sizes its length-grouping windows from the
 per-process batch, so with it on the two layouts group different texts into batches (equivalent
 runs, not step-for-step equal ones).

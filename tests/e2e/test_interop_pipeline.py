@@ -28,7 +28,9 @@ def _pipeline_scores(folder: Path, labels: list[str]) -> np.ndarray:
 
     clf = pipeline("text-classification", model=str(folder), device="cpu")
     rows = clf(TEXTS, top_k=None)
-    return np.array([[next(s["score"] for s in row if s["label"] == name) for name in labels] for row in rows])
+    return np.array(
+        [[next(s["score"] for s in row if s["label"] == name) for name in labels] for row in rows]
+    )
 
 
 @pytest.mark.integration
@@ -70,8 +72,8 @@ def test_multilabel_run_loads_in_transformers_pipeline(tmp_path: Path) -> None:
     )
     result = train(
         frame, validation=val, test=val, text="text", label="labels", multi_label=True, model=str(model),
-        method="full", max_length=32, epochs=12, batch_size=16, learning_rate=3e-3, output_dir=tmp_path, name="ml",
-        evaluate=False, progress=False, overrides=FP32,
+        method="full", max_length=32, epochs=12, batch_size=16, learning_rate=3e-3, output_dir=tmp_path,
+        name="ml", evaluate=False, progress=False, overrides=FP32,
     )  # fmt: skip
     folder = result.run_dir / "model"
     config = json.loads((folder / "config.json").read_text())

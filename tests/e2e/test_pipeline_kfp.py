@@ -55,7 +55,9 @@ def test_compiled_pipeline_runs_locally_end_to_end(tmp_path: Path, monkeypatch: 
     monkeypatch.setenv("PYTHONPATH", src + os.pathsep + os.environ.get("PYTHONPATH", ""))
     cfg = _write_task(tmp_path)
     out = tmp_path / "pipeline.yaml"
-    code = main(["pipeline", "compile", str(cfg), "--out", str(out), "--threshold", "0.99", "--image", "reg/cf:1"])
+    code = main(
+        ["pipeline", "compile", str(cfg), "--out", str(out), "--threshold", "0.99", "--image", "reg/cf:1"]
+    )
     assert code == 0 and out.is_file()
     spec = yaml.safe_load(out.read_text())
     executors = spec["deploymentSpec"]["executors"]
@@ -64,7 +66,9 @@ def test_compiled_pipeline_runs_locally_end_to_end(tmp_path: Path, monkeypatch: 
     assert set(tasks) == {"data-check", "train", "evaluate", "export", "promotion-gate"}
     assert tasks["train"]["dependentTasks"] == ["data-check"]
     assert set(tasks["promotion-gate"]["dependentTasks"]) == {"evaluate", "export"}
-    compiled_config = json.loads(spec["root"]["inputDefinitions"]["parameters"]["config_json"]["defaultValue"])
+    compiled_config = json.loads(
+        spec["root"]["inputDefinitions"]["parameters"]["config_json"]["defaultValue"]
+    )
     assert compiled_config["train"]["epochs"] == 6
 
     # The model serving now scores 0.2: the new one misses the 0.99 threshold but beats it.
@@ -79,7 +83,10 @@ def test_compiled_pipeline_runs_locally_end_to_end(tmp_path: Path, monkeypatch: 
 
     check = _task_dir(root, "data-check")
     found = json.loads((check / "check" / "check.json").read_text())
-    assert found["splits"] == {"train": 96, "validation": 32, "test": 32} and found["labels"] == ["neg", "pos"]
+    assert found["splits"] == {"train": 96, "validation": 32, "test": 32} and found["labels"] == [
+        "neg",
+        "pos",
+    ]
 
     trained = _task_dir(root, "train") / "run"
     assert (trained / "model" / "classifine.json").is_file()

@@ -40,7 +40,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return result.run_dir
 
 
-def test_push_uploads_model_folder_and_card(run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_push_uploads_model_folder_and_card(
+    run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from huggingface_hub import ModelCard
     from transformers import pipeline
 
@@ -66,7 +68,9 @@ def test_push_uploads_model_folder_and_card(run: Path, tmp_path: Path, monkeypat
     assert card.data.pipeline_tag == "text-classification" and "classifine" in card.data.tags
     text = card.text
     metrics = json.loads((run / "metrics.json").read_text())["evaluation"]
-    assert f"| macro_f1 | {metrics['metrics']['macro_f1']:.4f} | {metrics['baseline']['macro_f1']:.4f} |" in text
+    assert (
+        f"| macro_f1 | {metrics['metrics']['macro_f1']:.4f} | {metrics['baseline']['macro_f1']:.4f} |" in text
+    )
     meta = json.loads((model / "classifine.json").read_text())
     assert meta["data_fingerprint"] in text and "| 0 | neg |" in text and "| 1 | pos |" in text
     assert "## Training config" in text and "learning_rate: 0.003" in text and "## Limitations" in text
@@ -86,7 +90,9 @@ def test_push_with_a_refused_token_is_one_clear_error(
 
     monkeypatch.setenv("PUSH_TOKEN", "hf_wrong")
     with hub_double(TOKEN) as hub:
-        code = main(["push", str(run), "--repo-id", "acme/x", "--endpoint", hub.url, "--token-env", "PUSH_TOKEN"])
+        code = main(
+            ["push", str(run), "--repo-id", "acme/x", "--endpoint", hub.url, "--token-env", "PUSH_TOKEN"]
+        )
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "refused the upload to acme/x (HTTP 401)" in err[0] and "hf_wrong" not in err[0]

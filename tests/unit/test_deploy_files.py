@@ -127,7 +127,9 @@ def test_schema_validation_can_fail() -> None:
         kubernetes_validate.validate(bad, K8S_VERSION, strict=True)
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed: the renderer above stands in")
+@pytest.mark.skipif(
+    shutil.which("kubectl") is None, reason="kubectl not installed: the renderer above stands in"
+)
 @pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda p: p.name)
 def test_renderer_agrees_with_kubectl_kustomize(overlay: Path) -> None:
     done = subprocess.run(["kubectl", "kustomize", str(overlay)], capture_output=True, text=True, timeout=120)

@@ -15,11 +15,17 @@ def push(
     repo_id: str = typer.Option(..., "--repo-id", help="Model repository ORG/NAME (created if missing)."),
     private: bool = typer.Option(False, "--private", help="Create the repository private."),
     token_env: str | None = typer.Option(
-        None, "--token-env", help="Environment variable holding a write token (default: HF_TOKEN or the login)."
+        None,
+        "--token-env",
+        help="Environment variable holding a write token (default: HF_TOKEN or the login).",
     ),
-    endpoint: str | None = typer.Option(None, "--endpoint", help="Hub URL (default: HF_ENDPOINT or the Hub)."),
+    endpoint: str | None = typer.Option(
+        None, "--endpoint", help="Hub URL (default: HF_ENDPOINT or the Hub)."
+    ),
     revision: str | None = typer.Option(None, "--revision", help="Branch to commit to (default: main)."),
-    card_only: bool = typer.Option(False, "--card-only", help="Print the generated model card; upload nothing."),
+    card_only: bool = typer.Option(
+        False, "--card-only", help="Print the generated model card; upload nothing."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Upload RUN's model folder, a generated model card, metrics and config in one commit.
@@ -39,7 +45,9 @@ def push(
             raise ConfigError(f"--token-env {token_env}: that environment variable is not set")
     result = push_run(run, repo_id, private=private, token=token, endpoint=endpoint, revision=revision)
     if as_json:
-        print_json({"repo_id": result.repo_id, "url": result.url, "commit": result.commit, "files": result.files})
+        print_json(
+            {"repo_id": result.repo_id, "url": result.url, "commit": result.commit, "files": result.files}
+        )
         return
     typer.echo(result.url)
     echo(f"commit {result.commit}: {len(result.files)} files")

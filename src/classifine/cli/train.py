@@ -1,4 +1,4 @@
-"""``classifine train CONFIG [key=value ...] [--resume] [--name NAME] [--nproc N]``: fine-tune, write a run folder.
+"""``classifine train CONFIG [key=value ...] [--resume] [--name NAME] [--nproc N]``: fine-tune a model.
 
 With ``--nproc N`` the command starts N data-parallel processes through ``torchrun`` and waits for
 them; under ``torchrun`` (``WORLD_SIZE`` set) it is one of those processes, and only rank 0 prints.

@@ -39,7 +39,7 @@ def model_card(run: str | Path, repo_id: str) -> str:
         f"---\n{yaml.safe_dump(front, sort_keys=False)}---",
         f"# {repo_id.split('/')[-1]}",
         f"A {'multi-label' if meta.multi_label else 'single-label'} text classifier: {meta.base_model} "
-        f"({meta.family}) fine-tuned with classifine ({meta.method}{', LoRA merged' if meta.method != 'full' and not meta.adapter else ''}).",
+        f"({meta.family}) fine-tuned with classifine ({_method(meta)}).",
         _labels(meta),
         _usage(repo_id, meta),
         _evaluation(metrics),
@@ -51,6 +51,12 @@ def model_card(run: str | Path, repo_id: str) -> str:
     return "\n\n".join(parts) + "\n"
 
 
+def _method(meta: ArtifactMeta) -> str:
+    if meta.method == "full":
+        return "full fine-tuning"
+    return f"{meta.method}, adapter only" if meta.adapter else f"{meta.method}, merged into the weights"
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
@@ -59,7 +65,10 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _labels(meta: ArtifactMeta) -> str:
-    rows = ["| index | label |" + (" threshold |" if meta.multi_label else ""), "|---|---|" + ("---|" * meta.multi_label)]
+    rows = [
+        "| index | label |" + (" threshold |" if meta.multi_label else ""),
+        "|---|---|" + ("---|" * meta.multi_label),
+    ]
     thresholds = meta.thresholds or [0.5] * len(meta.labels)
     for i, name in enumerate(meta.labels):
         extra = f" {thresholds[i]:.2f} |" if meta.multi_label else ""
@@ -91,10 +100,17 @@ def _evaluation(metrics: dict[str, Any]) -> str:
     for key in _SHOWN:
         if isinstance(model.get(key), (int, float)):
             b = base.get(key)
-            rows.append(f"| {key} | {model[key]:.4f} | {b:.4f} |" if isinstance(b, (int, float)) else f"| {key} | {model[key]:.4f} | - |")
+            rows.append(
+                f"| {key} | {model[key]:.4f} | {b:.4f} |"
+                if isinstance(b, (int, float))
+                else f"| {key} | {model[key]:.4f} | - |"
+            )
     texts = model.get("n")
     where = f"the {evaluation.get('split', 'test')} split" + (f" ({texts} texts)" if texts else "")
-    return f"## Evaluation\n\nOn {where}, beside a TF-IDF baseline trained on the same training split:\n\n" + "\n".join(rows)
+    return (
+        f"## Evaluation\n\nOn {where}, beside a TF-IDF baseline trained on the same training split:\n\n"
+        + "\n".join(rows)
+    )
 
 
 def _data(meta: ArtifactMeta, metrics: dict[str, Any], config: str) -> str:
@@ -102,7 +118,8 @@ def _data(meta: ArtifactMeta, metrics: dict[str, Any], config: str) -> str:
     named = data.get("source") or data.get("train") if isinstance(data, dict) else None
     source = named or (metrics.get("evaluation") or {}).get("dataset") or "see the training config"
     fingerprint = meta.data_fingerprint or "(not recorded)"
-    return f"## Training data\n\n- source: {source}\n- data fingerprint: `{fingerprint}` (sha256 of the training texts and labels, first 16 hex digits)"
+    what = "sha256 of the training texts and labels, first 16 hex digits"
+    return f"## Training data\n\n- source: {source}\n- data fingerprint: `{fingerprint}` ({what})"
 
 
 def _limitations(meta: ArtifactMeta) -> str:
@@ -118,7 +135,9 @@ def _limitations(meta: ArtifactMeta) -> str:
     if meta.long_text:
         items.append("classifine reads long texts in overlapping windows; other tools do not.")
     if meta.precision == "bf16":
-        items.append("Trained with bf16 autocast; fp32 inference elsewhere moves probabilities by about 1e-3.")
+        items.append(
+            "Trained with bf16 autocast; fp32 inference elsewhere moves probabilities by about 1e-3."
+        )
     if meta.adapter:
         items.append(f"This repository holds a LoRA adapter: load it onto {meta.base_model} with peft.")
     return "## Limitations\n\n" + "\n".join(f"- {item}" for item in items)

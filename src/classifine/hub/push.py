@@ -48,7 +48,11 @@ def _operations(run: Path, card: str) -> list[Any]:
             ops.append(CommitOperationAdd(path_in_repo=rel.as_posix(), path_or_fileobj=str(file)))
     for name in ("metrics.json", "config.yaml"):
         if (folder.parent / name).is_file():
-            ops.append(CommitOperationAdd(path_in_repo=f"classifine/{name}", path_or_fileobj=str(folder.parent / name)))
+            ops.append(
+                CommitOperationAdd(
+                    path_in_repo=f"classifine/{name}", path_or_fileobj=str(folder.parent / name)
+                )
+            )
     return ops
 
 

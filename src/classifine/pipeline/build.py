@@ -53,7 +53,9 @@ def components(image: str = IMAGE) -> SimpleNamespace:
     return SimpleNamespace(**{name: make(getattr(bodies, name)) for name in names})
 
 
-def build_pipeline(config_json: str, *, metric: str, threshold: float, image: str = IMAGE, int8: bool = True) -> Any:
+def build_pipeline(
+    config_json: str, *, metric: str, threshold: float, image: str = IMAGE, int8: bool = True
+) -> Any:
     """The Kubeflow pipeline function for one config (call it under ``kfp.local`` or compile it).
 
     Example:
@@ -76,7 +78,9 @@ def build_pipeline(config_json: str, *, metric: str, threshold: float, image: st
     ) -> bool:
         check = parts.data_check(config_json=config_json).set_display_name("data check")
         trained = parts.train(config_json=config_json, train_texts=check.outputs["Output"])
-        scored = parts.evaluate(run=trained.outputs["run"], metric=metric).set_display_name("evaluate vs TF-IDF")
+        scored = parts.evaluate(run=trained.outputs["run"], metric=metric).set_display_name(
+            "evaluate vs TF-IDF"
+        )
         exported = parts.export(run=trained.outputs["run"], int8=int8)
         gate = parts.promotion_gate(
             exported=exported.outputs["exported"],

@@ -79,10 +79,8 @@ def evaluate(run: Path, metric: str) -> dict[str, Any]:
 
     report = evaluate_run(run)
     if metric not in report.metrics:
-        raise ConfigError(
-            f"the evaluation has no metric '{metric}'",
-            hint=f"pick one of {', '.join(sorted(k for k, v in report.metrics.items() if isinstance(v, float)))}",
-        )
+        known = sorted(k for k, v in report.metrics.items() if isinstance(v, float))
+        raise ConfigError(f"the evaluation has no metric '{metric}'", hint=f"pick one of {', '.join(known)}")
     baseline = (report.baseline or {}).get(metric)
     return {
         "metric": metric,

@@ -234,7 +234,8 @@ def per_process_batch(global_batch: int, processes: int | None = None) -> int:
         raise ConfigError(
             f"train.batch_size={global_batch} (the global batch) does not split evenly over "
             f"{processes} processes",
-            hint=f"use a multiple of {processes}, e.g. train.batch_size={max(processes, global_batch // processes * processes)}",
+            hint=f"use a multiple of {processes}, e.g. "
+            f"train.batch_size={max(processes, global_batch // processes * processes)}",
         )
     return global_batch // processes
 
