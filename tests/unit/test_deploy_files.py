@@ -66,6 +66,10 @@ def test_dockerfile_targets_run_offline_as_a_non_root_user() -> None:
     version = pinned.split("==")[1].rstrip('",')
     assert f"TORCH_VERSION={version}" in stages["builder"]
     assert {"train", "serve"} <= set(_stages("Dockerfile.cuda"))
+    # The train image runs the Kubeflow steps (kfp's executor) and pushes to the Hub.
+    for dockerfile in ("Dockerfile", "Dockerfile.cuda"):
+        extras = _stages(dockerfile)["builder"].split('"/src[')[1].split("]")[0].split(",")
+        assert {"server", "tune", "onnx", "pipeline", "hub"} <= set(extras), dockerfile
 
 
 def test_compose_wires_every_service() -> None:
