@@ -123,3 +123,26 @@ def test_gate_refuses_a_model_below_threshold_and_current(tmp_path: Path) -> Non
     assert not (current / "decision.json").exists()  # nothing was copied over the serving model
     cleared = steps.gate(exported, 0.96, "macro_f1", 0.95, "", "")
     assert cleared["promoted"] and "clears the threshold" in cleared["reason"]
+
+
+def test_tune_variant_searches_then_refits_the_best_config(tmp_path: Path) -> None:
+    from classifine.cli.main import main
+    from classifine.config import load_config
+    from classifine.pipeline import steps
+
+    cfg = _write_task(tmp_path)
+    cfg.write_text(
+        cfg.read_text().replace("epochs: 6", "epochs: 5")
+        + "tune: {space: {train.learning_rate: [0.003, 0.006]}, sampler: grid, pruner: none}\n"
+    )
+    out = tmp_path / "pipeline.yaml"
+    assert main(["pipeline", "compile", str(cfg), "--out", str(out), "--tune", "2"]) == 0
+    tasks = yaml.safe_load(out.read_text())["root"]["dag"]["tasks"]
+    assert "tune" in tasks and "train" not in tasks and tasks["evaluate"]["dependentTasks"] == ["tune"]
+
+    config_json = json.dumps(load_config(cfg).model_dump(mode="json"))
+    found = steps.tune(config_json, tmp_path / "out" / "run", trials=2)
+    run = tmp_path / "out" / "run"
+    assert (run / "model" / "classifine.json").is_file() and found["validation"]["accuracy"] >= 0.8
+    summary = json.loads((Path(found["study"]) / "summary.json").read_text())
+    assert summary["refit"]["trial"] == found["trial"], summary

@@ -24,6 +24,9 @@ def compile_command(
         "classifine:train", "--image", help="Image every step runs in (the Dockerfile's train target)."
     ),
     int8: bool = typer.Option(True, "--int8/--no-int8", help="Also export the int8 ONNX model."),
+    tune: int = typer.Option(
+        0, "--tune", min=0, help="Tune instead of train: N trials of the config's tune.space, best refit."
+    ),
 ) -> None:
     """Compile data check -> train -> evaluate beside TF-IDF -> export -> promotion gate for CONFIG.
 
@@ -32,7 +35,14 @@ def compile_command(
     from classifine.pipeline import compile_pipeline
 
     written = compile_pipeline(
-        config, out, overrides or [], metric=metric, threshold=threshold, image=image, int8=int8
+        config,
+        out,
+        overrides or [],
+        metric=metric,
+        threshold=threshold,
+        image=image,
+        int8=int8,
+        tune_trials=tune,
     )
     typer.echo(str(written))
     echo("upload it to Kubeflow Pipelines, or run it here: see docs/deploy.md")

@@ -49,14 +49,24 @@ def components(image: str = IMAGE) -> SimpleNamespace:
     def make(fn: Any) -> Any:
         return dsl.component(fn, base_image=image, install_kfp_package=False)
 
-    names = ("data_check", "train", "evaluate", "export", "promotion_gate")
+    names = ("data_check", "train", "tune", "evaluate", "export", "promotion_gate")
     return SimpleNamespace(**{name: make(getattr(bodies, name)) for name in names})
 
 
 def build_pipeline(
-    config_json: str, *, metric: str, threshold: float, image: str = IMAGE, int8: bool = True
+    config_json: str,
+    *,
+    metric: str,
+    threshold: float,
+    image: str = IMAGE,
+    int8: bool = True,
+    tune_trials: int = 0,
 ) -> Any:
     """The Kubeflow pipeline function for one config (call it under ``kfp.local`` or compile it).
+
+    With ``tune_trials`` the training step is a hyperparameter search of the config's ``tune``
+    section (that many trials; the ``tune_storage`` parameter may name a shared Optuna database)
+    whose best config is refit.
 
     Example:
         >>> pipeline = build_pipeline(cfg.model_dump_json(), metric="macro_f1", threshold=0.9)
@@ -75,9 +85,16 @@ def build_pipeline(
         threshold: float = threshold,
         current_model: str = "",
         promote_to: str = "",
+        tune_storage: str = "",
     ) -> bool:
         check = parts.data_check(config_json=config_json).set_display_name("data check")
-        trained = parts.train(config_json=config_json, train_texts=check.outputs["Output"])
+        texts = check.outputs["Output"]
+        if tune_trials:
+            trained = parts.tune(
+                config_json=config_json, train_texts=texts, trials=tune_trials, storage=tune_storage
+            )
+        else:
+            trained = parts.train(config_json=config_json, train_texts=texts)
         scored = parts.evaluate(run=trained.outputs["run"], metric=metric).set_display_name(
             "evaluate vs TF-IDF"
         )
@@ -104,6 +121,7 @@ def compile_pipeline(
     threshold: float = 0.0,
     image: str = IMAGE,
     int8: bool = True,
+    tune_trials: int = 0,
 ) -> Path:
     """Compile the pipeline for CONFIG into a Kubeflow Pipelines v2 YAML file at ``out``.
 
@@ -117,8 +135,15 @@ def compile_pipeline(
     if not 0.0 <= threshold <= 1.0:
         raise ConfigError(f"--threshold {threshold}: a metric threshold lies between 0 and 1")
     cfg = load_config(config, list(overrides or []))
+    if tune_trials and cfg.tune is None:
+        raise ConfigError("--tune needs a config with a tune: section", hint="see docs/experiments.md")
     pipeline = build_pipeline(
-        json.dumps(cfg.model_dump(mode="json")), metric=metric, threshold=threshold, image=image, int8=int8
+        json.dumps(cfg.model_dump(mode="json")),
+        metric=metric,
+        threshold=threshold,
+        image=image,
+        int8=int8,
+        tune_trials=tune_trials,
     )
     import tempfile
 

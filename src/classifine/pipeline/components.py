@@ -32,6 +32,18 @@ def train(config_json: str, train_texts: int, run: Output[Model]) -> float:
     return float(next(iter(validation.values()), 0.0))
 
 
+def tune(config_json: str, train_texts: int, trials: int, storage: str, run: Output[Model]) -> float:
+    """Search hyperparameters, refit the best config into a run folder; its validation score."""
+    from pathlib import Path
+
+    from classifine.pipeline import steps
+
+    found = steps.tune(config_json, Path(run.path), trials, storage)
+    validation = found.get("validation") or {}
+    run.metadata.update({"train_texts": train_texts, "best_trial": found["trial"], "validation": validation})
+    return float(next(iter(validation.values()), 0.0))
+
+
 def evaluate(run: Input[Model], metric: str, scores: Output[Metrics]) -> float:
     """Score the test split beside TF-IDF; the model's value of ``metric``."""
     from pathlib import Path

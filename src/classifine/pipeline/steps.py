@@ -68,6 +68,28 @@ def train(config_json: str, run: Path) -> dict[str, Any]:
     return dict(result.metrics)
 
 
+def tune(config_json: str, run: Path, trials: int, storage: str = "") -> dict[str, Any]:
+    """Search the config's ``tune.space`` (``trials`` in total), refit the best config into ``run``.
+
+    The study lives beside ``run`` (or in ``storage``, an Optuna RDB URL such as PostgreSQL, which
+    other workers may join); the refit run folder is copied to ``run``.
+
+    Example:
+        >>> tune(config_json, Path("out/run"), trials=12)["trial"]  # doctest: +SKIP
+        7
+    """
+    from classifine.experiments.tune import tune as run_study
+
+    cfg = _config(config_json, dir=str(run.parent / f"{run.name}-study"))
+    if cfg.tune is None:
+        raise ConfigError("--tune needs a config with a tune: section", hint="see docs/experiments.md")
+    result = run_study(cfg, trials=trials, storage=storage or None, refit=True)
+    refit = result.summary["refit"]
+    with atomic_dir(run) as tmp:
+        shutil.copytree(refit["run"], tmp, dirs_exist_ok=True)
+    return {"trial": refit["trial"], "validation": refit["validation"], "study": str(result.study_dir)}
+
+
 def evaluate(run: Path, metric: str) -> dict[str, Any]:
     """Score the run on its test split beside TF-IDF (writes the run's report): both values of ``metric``.
 
