@@ -29,7 +29,14 @@ import pytest
 from fixtures_models import build_tiny_model, toy_splits
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-SETTINGS = ["train.epochs=8", "train.learning_rate=0.003", "train.group_by_length=false"]
+# Fixed batches in both runs: data-parallel training always uses them (token-budget batches are
+# planned for one process), so the one-process reference must too.
+SETTINGS = [
+    "train.epochs=8",
+    "train.learning_rate=0.003",
+    "train.group_by_length=false",
+    "train.batch_tokens=0",
+]
 
 
 def _write_task(root: Path) -> Path:
