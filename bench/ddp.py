@@ -1,7 +1,7 @@
 """Data-parallel training: ``classifine train --nproc 1`` against ``--nproc 2`` on this machine.
 
-Same config (packaged MiniLM-L6 + LoRA, an SMS-spam subset, same global batch, epochs and seed), run
-through the CLI both times, so both pay the same start-up. Train samples/s = rows * epochs / the
+Same config (packaged MiniLM-L6 + LoRA, an SMS-spam subset, the same fixed global batch as data
+parallel runs use, epochs and seed), run through the CLI both times, so both pay the same start-up. Train samples/s = rows * epochs / the
 wall time of ``trainer.train()`` recorded in the run's ``metrics.json`` (model loading excluded);
 the launch's whole wall time is reported too. With 2 processes each takes half the global batch and
 half the cores (``OMP_NUM_THREADS = cores / processes``), so on one small machine the comparison
@@ -54,7 +54,8 @@ def _config(root: Path, epochs: int, batch: int, max_length: int) -> Path:
     cfg.write_text(
         f"data: {{train: {root}/train.csv, validation: {root}/validation.csv}}\n"
         f"model: {{name: minilm-l6, method: lora, max_length: {max_length}, hybrid: 'off'}}\n"
-        f"train: {{epochs: {epochs}, batch_size: {batch}, early_stopping: null, group_by_length: false}}\n"
+        f"train: {{epochs: {epochs}, batch_size: {batch}, batch_tokens: 0, early_stopping: null, "
+        "group_by_length: false}\n"
         f"output: {{dir: {root}/runs}}\n"
     )
     return cfg
