@@ -1,12 +1,12 @@
 """Data-parallel training: ``classifine train --nproc 1`` against ``--nproc 2`` on this machine.
 
 Same config (packaged MiniLM-L6 + LoRA, an SMS-spam subset, the same fixed global batch as data
-parallel runs use, epochs and seed), run through the CLI both times, so both pay the same start-up. Train samples/s = rows * epochs / the
-wall time of ``trainer.train()`` recorded in the run's ``metrics.json`` (model loading excluded);
-the launch's whole wall time is reported too. With 2 processes each takes half the global batch and
-half the cores (``OMP_NUM_THREADS = cores / processes``), so on one small machine the comparison
-shows DDP's overhead (gradient all-reduce over gloo, duplicated forward set-up) against
-intra-op threading, not what more machines or GPUs would give.
+parallel runs use, epochs and seed), run through the CLI both times, so both pay the same start-up.
+Train samples/s = rows * epochs / the wall time of ``trainer.train()`` recorded in the run's
+``metrics.json`` (model loading excluded); the launch's whole wall time is reported too. With 2
+processes each takes half the global batch and half the cores (``OMP_NUM_THREADS = cores /
+processes``), so on one small machine the comparison shows DDP's overhead (gradient all-reduce over
+gloo, duplicated forward set-up) against intra-op threading, not what more machines or GPUs give.
 
 Run: flock /tmp/classifine-bench.lock python bench/ddp.py [--rows 512 --epochs 1 --rounds 1]
 Writes bench/results/ddp.json and prints a table.
