@@ -83,9 +83,10 @@ def _note(ratio: float, runs: dict[int, list[dict[str, Any]]]) -> str:
     return (
         f"Two processes trained {ratio:.2f}x as many samples/s as one ({faster}), on the same "
         f"{len(os.sched_getaffinity(0))} cores shared with other users' jobs (see the load averages): "
-        "each process has one core and one thread, the single process has two intra-op threads, "
-        "which small LoRA batches (8-16 texts of 64 tokens) do not keep busy, while the gloo "
-        "all-reduce of the LoRA gradients is small. So this shows how the cores of one small "
+        "each process has one core and one thread, the single process two intra-op threads. The "
+        "likely reason: small LoRA batches (8-16 texts of 64 tokens) keep two threads of one process "
+        "less busy than two processes, and the gloo all-reduce of the LoRA gradients is small (not "
+        "profiled here). So this shows how the cores of one small "
         "machine are best used, not how DDP scales: adding processes here adds no compute, and the "
         "gain of more machines or one GPU per process cannot be measured on this hardware. The whole "
         f"launch took {wall2:.1f} s with 2 processes against {wall1:.1f} s with one (two processes "
