@@ -165,7 +165,7 @@ def train(
     validation: SourceLike | None = None,
     test: SourceLike | None = None,
     model: str | None = None,
-    method: Literal["full", "lora", "qlora"] | None = None,
+    method: Literal["auto", "fewshot", "head", "full", "lora", "qlora"] | None = None,
     max_length: int | None = None,
     epochs: float | None = None,
     batch_size: int | None = None,

@@ -82,7 +82,7 @@ class ArtifactMeta(BaseModel):
     base_model: str
     base_model_source: str
     family: str
-    method: Literal["full", "lora", "qlora"]
+    method: Literal["full", "lora", "qlora", "fewshot", "head"]
     adapter: bool = False
     precision: str = "fp32"
     versions: dict[str, str] = Field(default_factory=dict)
@@ -93,6 +93,9 @@ class ArtifactMeta(BaseModel):
     tfidf: str | None = None  # folder (inside model/) of the run's TF-IDF model
     hybrid_weight: float = Field(0.0, ge=0.0, le=1.0)  # TF-IDF share of served probabilities
     exports: dict[str, ExportRecord] = Field(default_factory=dict)  # ONNX exports (classifine export)
+    # fewshot / head runs: how the sentence embedding is pooled and where the linear head is stored
+    # ({"pooling": "mean", "normalize": true, "head": "head.safetensors", ...}); None for other methods
+    embedding: dict[str, Any] | None = None
 
     @property
     def multi_label(self) -> bool:

@@ -79,17 +79,41 @@ class LoraConfig(_Section):
     merge: bool = True
 
 
+class FewshotConfig(_Section):
+    """Contrastive fine-tuning of the sentence encoder (``model.method: fewshot``) and the head.
+
+    ``loss``: ``batch_all`` (every valid triplet in class-grouped batches), ``cosine`` (SetFit's
+    cosine-similarity pairs; multi-label runs always use pairs). ``passes``: how many times the
+    contrastive stage sees each training text; the optimizer steps follow from it (``train.max_steps``
+    overrides). ``head_c``: inverse L2 strength of the logistic-regression head (``auto``: a fixed
+    value after contrastive training, cross-validated on the training rows for ``method: head``).
+    ``max_per_class``: ``method: auto`` picks ``fewshot`` up to this many labelled rows per class.
+    """
+
+    loss: Literal["batch_all", "cosine"] = "batch_all"
+    passes: float = Field(20.0, gt=0)
+    min_steps: int = Field(40, ge=1)
+    max_steps: int = Field(1000, ge=1)
+    head_c: float | Literal["auto"] = "auto"
+    max_per_class: int = Field(64, ge=1)
+
+
 class ModelConfig(_Section):
     """The pretrained model: a preset name (``minilm-l6``), a hub id or a local folder.
 
-    ``long_text``: how texts longer than ``max_length`` are read - ``truncate``, ``head_tail`` (start
-    and end), ``chunks`` (whole, in overlapping windows) or ``auto`` (from the training texts' token
-    lengths). ``hybrid``: mix the TF-IDF model's probabilities into the transformer's - ``auto`` keeps
-    the mix only when it beats the transformer alone on validation.
+    ``method``: ``auto`` (``fewshot`` when the median class has at most ``fewshot.max_per_class``
+    labelled rows and the model is an encoder, else ``lora``), ``fewshot`` (contrastive fine-tuning
+    of the sentence encoder, then a logistic-regression head on its embeddings), ``head`` (the head
+    on frozen embeddings: the cheapest), ``lora``, ``full`` or ``qlora`` (fine-tuning with a
+    classification head). ``long_text``: how texts longer than ``max_length`` are read -
+    ``truncate``, ``head_tail`` (start and end), ``chunks`` (whole, in overlapping windows) or ``auto``
+    (from the training texts' token lengths). ``hybrid``: mix the TF-IDF model's probabilities into
+    the model's - ``auto`` keeps the mix only when it beats the model alone on validation (and the
+    validation split is large enough to choose on, see ``train.selection``).
     """
 
     name: str = "minilm-l6"
-    method: Literal["full", "lora", "qlora"] = "lora"
+    method: Literal["auto", "fewshot", "head", "full", "lora", "qlora"] = "auto"
     max_length: int | None = Field(None, ge=8)
     long_text: Literal["auto", "truncate", "head_tail", "chunks"] = "auto"
     hybrid: Literal["auto", "on", "off"] = "auto"
@@ -98,6 +122,7 @@ class ModelConfig(_Section):
     # kernel then runs: less time and memory; LoRA's own dropout regularises), the model's own for
     # full fine-tuning. None: the model's own value.
     attention_dropout: Literal["auto"] | Annotated[float, Field(ge=0.0, lt=1.0)] | None = "auto"
+    fewshot: FewshotConfig = Field(default_factory=FewshotConfig)
 
 
 class EarlyStoppingConfig(_Section):
@@ -113,7 +138,7 @@ class TrainConfig(_Section):
     # "auto": batch_size x the mean token length of the training texts; 0: fixed batch_size.
     batch_tokens: Literal["auto"] | Annotated[int, Field(ge=0)] = "auto"
     eval_batch_size: int = Field(64, ge=1)
-    learning_rate: float | None = Field(None, gt=0)  # None: 1e-3 for LoRA, 5e-5 for full fine-tuning
+    learning_rate: float | None = Field(None, gt=0)  # None: by method (default_learning_rate)
     weight_decay: float = Field(0.01, ge=0)
     warmup_ratio: float = Field(0.06, ge=0, lt=1)
     seed: int = 42
@@ -129,18 +154,24 @@ class TrainConfig(_Section):
     eval_every: Literal["epoch"] | int = "epoch"
     threshold: float = Field(0.5, gt=0, lt=1)
     tune_thresholds: bool = True
+    # What the validation split may choose (best checkpoint, early stopping, thresholds, the hybrid):
+    # "validation" lets it, "fixed" only reports on it, "auto" lets it when it has enough texts.
+    selection: Literal["auto", "validation", "fixed"] = "auto"
 
 
 def default_learning_rate(method: str) -> float:
     """The learning rate used when ``train.learning_rate`` is unset.
 
-    LoRA trains few parameters and wants a larger step than full fine-tuning.
+    LoRA trains few parameters and wants a larger step than full fine-tuning. Contrastive
+    fine-tuning of a sentence encoder (``fewshot``) runs few steps (20 passes over a handful of rows,
+    see ``model.fewshot``): at SetFit's 2e-5 such a short run leaves the encoder under-trained, so it
+    takes full fine-tuning's 5e-5 (chosen on held-out training rows, see docs/training.md).
 
     Example:
         >>> default_learning_rate("lora")
         0.001
     """
-    return 5e-5 if method == "full" else 1e-3
+    return {"full": 5e-5, "fewshot": 5e-5, "head": 5e-5}.get(method, 1e-3)
 
 
 class OutputConfig(_Section):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -56,6 +56,7 @@ def train_command(
     from classifine.api import train_and_evaluate
     from classifine.config import load_config
     from classifine.training import distributed
+    from classifine.training.hybrid import baseline_warning
 
     if quiet or as_json:
         state.quiet = True
@@ -82,6 +83,7 @@ def train_command(
         return
     metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
     best = metrics.get("validation", {})
+    warning = baseline_warning(metrics.get("baseline_check"))
     if as_json:
         print_json(
             {
@@ -89,12 +91,25 @@ def train_command(
                 "validation": best,
                 "train": metrics.get("train", {}),
                 "test": metrics.get("test"),
+                "baseline_check": metrics.get("baseline_check"),
             }
         )
-        return
+    else:
+        _summary(run, metrics, report, evaluate)
+    if warning:
+        typer.echo(f"warning: {warning}", err=True)
+
+
+def _summary(run: Path, metrics: dict[str, Any], report: Any, evaluate: bool) -> None:
+    """The human-facing lines after training: run folder, method, validation, test table, next step."""
+    best = metrics.get("validation", {})
+    train = metrics.get("train", {})
     typer.echo(str(run))
+    if train.get("method_reason"):
+        echo(f"method: {train['method']} ({train['method_reason']}); {train.get('schedule', '')}")
+        echo(f"selection: {train.get('selection', '')}")
     shown = ", ".join(f"{k} {v:.4f}" for k, v in best.items())
-    echo(f"best validation: {shown}" if shown else "no validation split: nothing to select on")
+    echo(f"validation: {shown}" if shown else "no validation split: nothing to select on")
     if report is not None:
         from classifine.evaluation.report import headline_table
 

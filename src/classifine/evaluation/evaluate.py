@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -45,6 +46,34 @@ def _model_rows(
         alone = compute_metrics(ds.y(), p_model, label_set, thresholds)
         report.add_row(leaderboard_row(f"{meta.base_model} ({meta.method}) alone", "fine-tuned", alone))
     return report
+
+
+def training_notes(run_dir: Path) -> list[str]:
+    """What the report says about how the run trained: the method and why, what validation chose,
+    and a served model worse than TF-IDF on validation (from the run's ``metrics.json``).
+
+    Example:
+        >>> training_notes(Path("runs/trec-6-k8"))[0]
+        'method: fewshot (auto: 8 labelled rows per class (median) <= 64 and an encoder model)'
+    """
+    path = run_dir / "metrics.json"
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, json.JSONDecodeError):
+        return []
+    train = summary.get("train") or {}
+    notes = []
+    if train.get("method_reason"):
+        notes.append(f"method: {train['method']} ({train['method_reason']}); {train.get('schedule', '')}")
+    if train.get("selection"):
+        notes.append(f"validation split: {train['selection']}")
+    check = summary.get("baseline_check") or {}
+    if check.get("worse"):
+        notes.append(
+            f"on validation ({check['validation_texts']} texts) the served model is WORSE than the TF-IDF "
+            f"baseline: {check['metric']} {check['served']:.4f} vs {check['tfidf']:.4f}"
+        )
+    return notes
 
 
 def _run_config(run_dir: Path) -> Any:
@@ -188,6 +217,7 @@ def evaluate_run(
     notes: list[str] = (
         [splits.train.meta["rare_classes"]] if splits and "rare_classes" in splits.train.meta else []
     )
+    notes += training_notes(run_dir)
     if limit is not None and limit < len(ds):
         from classifine.data.sample import subsample
 

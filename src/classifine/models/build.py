@@ -85,6 +85,22 @@ def load_tokenizer(source: str, decoder: bool) -> Any:
     return tokenizer
 
 
+def load_encoder(source: str) -> Any:
+    """A Hugging Face base model (``AutoModel``: token vectors, no head) in float32.
+
+    Example:
+        >>> load_encoder("~/.cache/classifine/assets/minilm-l6").config.hidden_size
+        384
+    """
+    import torch
+    from transformers import AutoModel
+
+    try:
+        return AutoModel.from_pretrained(source, dtype=torch.float32)
+    except Exception as exc:
+        raise _unreachable(source, exc) from exc
+
+
 def refine_spec(spec: ModelSpec) -> ModelSpec:
     """Fill in the family of a hub id from its config (needs the hub, or its local cache)."""
     if spec.family != "auto":
@@ -276,7 +292,11 @@ def load_trained(path: str | Path) -> tuple[Any, Any, ArtifactMeta]:
     decoder = family_of_model_type(meta.family) in DECODER_FAMILIES
     tokenizer = load_tokenizer(str(folder), decoder)
     try:
-        if meta.adapter:
+        if meta.embedding is not None:  # fewshot / head: encoder + pooling + linear head
+            from classifine.models.embedding import load_embedding_classifier
+
+            model = load_embedding_classifier(folder, meta.labels, meta.embedding)
+        elif meta.adapter:
             from peft import PeftModel
 
             config = AutoConfig.from_pretrained(folder, local_files_only=True)

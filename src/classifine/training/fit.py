@@ -44,10 +44,11 @@ from classifine.training.callbacks import (
     ProgressCallback,
     StateCallback,
 )
-from classifine.training.hybrid import HybridDecision, decide
+from classifine.training.hybrid import HybridDecision, baseline_check, baseline_warning, decide
 from classifine.training.losses import make_loss
 from classifine.training.plan import TrainPlan, make_plan, with_batching
 from classifine.training.runs import seconds_before, start_point, work_dir_for
+from classifine.training.schedule import EMBEDDING_METHODS
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ def _make_trainer(
 ) -> Any:
     from transformers import EarlyStoppingCallback, PrinterCallback, Trainer
 
-    has_eval = len(parts.val) > 0
+    has_eval = len(parts.val) > 0 and plan.selection.on_validation  # a small split only reports
     sel = plan.selection
     train_ds = parts.train_dataset()
     # token-budget batches: rows / batches; fixed batches: batch_size (the last one may be smaller)
@@ -376,6 +377,13 @@ def fit(
         )
     _check_splits(splits)
     with hf_progress(progress):
+        if plan.method in EMBEDDING_METHODS:
+            from classifine.training.fewshot import fit_embedding
+
+            return fit_embedding(
+                splits, plan, run_dir, progress=progress, callbacks=callbacks, snapshot=snapshot,
+                clock_start=budget.clock_start,
+            )  # fmt: skip
         return _fit(splits, plan, run_dir, resume, progress, callbacks, snapshot, budget)
 
 
@@ -412,7 +420,7 @@ def _fit(
     if not distributed.world().is_main:
         return run_dir  # rank 0 alone scores the model and writes the run folder
     rows_seen = float(trainer.state.epoch or 0.0) * len(parts.train)
-    tfidf = _fit_tfidf(splits, plan.seed)
+    tfidf = fit_tfidf_for_run(splits, plan.seed)
     summary = _finish(trainer, parts, plan, tfidf)
     summary["train"] = {
         "seconds": round(seconds, 2),
@@ -466,7 +474,7 @@ def _mean_train_loss(log_history: list[dict[str, Any]]) -> float:
     return total / steps if steps else float("nan")
 
 
-def _fit_tfidf(splits: DatasetSplits, seed: int) -> FittedTfidf | None:
+def fit_tfidf_for_run(splits: DatasetSplits, seed: int) -> FittedTfidf | None:
     """The run's TF-IDF model (for the report's baseline row and the hybrid), or None if it cannot fit."""
     try:
         return fit_tfidf(splits.train, splits.validation, seed=seed)
@@ -494,10 +502,18 @@ def _finish(trainer: Any, parts: _Parts, plan: TrainPlan, tfidf: FittedTfidf | N
         probs = tdata.pooled_probabilities(logits, parts.val, multi)
         p_tfidf = tfidf.validation_proba if tfidf is not None else None
         sel = plan.selection
-        decision = decide(plan.hybrid, targets, probs, p_tfidf, multi_label=multi, metric=sel.metric)
+        decision = decide(
+            plan.hybrid,
+            targets,
+            probs,
+            p_tfidf,
+            multi_label=multi,
+            metric=sel.metric,
+            choose=sel.on_validation,
+        )
         if decision.kept and p_tfidf is not None:
             probs = mix_probabilities(probs, p_tfidf, decision.weight)
-        if multi and plan.tune_thresholds:
+        if multi and plan.tune_thresholds and sel.on_validation:
             thresholds = tdata.tune_thresholds(targets, probs, plan.threshold)
         best = headline_metrics(targets, probs, multi, thresholds or plan.threshold)
         window_loss = parts.loss_fn({"logits": torch.from_numpy(logits)}, torch.from_numpy(window_targets))
@@ -507,19 +523,17 @@ def _finish(trainer: Any, parts: _Parts, plan: TrainPlan, tfidf: FittedTfidf | N
         for e in trainer.state.log_history
         if "eval_loss" in e
     ]
-    if decision.scores:
-        logger.info(
-            "validation %s: transformer %.4f, tf-idf %.4f, hybrid %.4f (tf-idf share %.1f): %s",
-            decision.metric, decision.scores["transformer"], decision.scores["tfidf"],
-            decision.scores["hybrid"], decision.scores["hybrid_weight"],
-            "serving the hybrid" if decision.kept else "serving the transformer alone",
-        )  # fmt: skip
+    log_decision(decision)
+    check = baseline_check(decision, parts.val.n_docs)
+    if (warning := baseline_warning(check)) is not None:
+        logger.warning("%s", warning)
     return {
         "validation": best,
         "history": history,
         "thresholds": thresholds,
         "precision": plan.precision,
         "hybrid": {"weight": decision.weight, "setting": plan.hybrid, "validation": decision.scores},
+        "baseline_check": check,
         "tfidf": tfidf.model.params if tfidf is not None else None,
         "best_checkpoint": Path(trainer.state.best_model_checkpoint).name
         if trainer.state.best_model_checkpoint
@@ -527,21 +541,37 @@ def _finish(trainer: Any, parts: _Parts, plan: TrainPlan, tfidf: FittedTfidf | N
     }
 
 
-def _write_artifact(
-    run_dir: Path,
-    trainer: Any,
-    parts: _Parts,
-    plan: TrainPlan,
-    splits: DatasetSplits,
-    summary: dict[str, Any],
-    snapshot: DatasetSplits | None,
-    tfidf: FittedTfidf | None,
-) -> None:
+def log_decision(decision: HybridDecision) -> None:
+    """Log the validation scores behind the hybrid decision, and warn when TF-IDF beats the served model."""
+    if decision.scores:
+        logger.info(
+            "validation %s: model %.4f, tf-idf %.4f, hybrid %.4f (tf-idf share %.1f): %s",
+            decision.metric, decision.scores["transformer"], decision.scores["tfidf"],
+            decision.scores["hybrid"], decision.scores["hybrid_weight"],
+            "serving the hybrid" if decision.kept else "serving the model alone",
+        )  # fmt: skip
+
+
+def resolved_for_run(plan: TrainPlan, run_dir: Path, summary: dict[str, Any]) -> Config:
+    """The config the run folder records: the plan's, named after the run, with the hybrid as decided."""
     resolved = plan.config.model_copy(deep=True)
     resolved.output.name = run_dir.name
     weight = float(summary["hybrid"]["weight"])
     resolved.model.hybrid = "on" if weight > 0 else "off"  # what validation decided, for a repeat run
-    meta = ArtifactMeta(
+    return resolved
+
+
+def artifact_meta(
+    plan: TrainPlan,
+    splits: DatasetSplits,
+    summary: dict[str, Any],
+    resolved: Config,
+    *,
+    has_tfidf: bool,
+    **extra: Any,
+) -> ArtifactMeta:
+    """``classifine.json`` of a finished run (``extra``: fields of one method, e.g. ``embedding``)."""
+    return ArtifactMeta(
         labels=list(plan.labels),
         problem_type="multi_label" if plan.multi_label else "single_label",
         thresholds=summary["thresholds"],
@@ -556,9 +586,24 @@ def _write_artifact(
         metrics={k: float(v) for k, v in summary["validation"].items() if np.isfinite(v)},
         clean=resolved.data.clean.model_dump(),
         long_text=plan.long_text.to_dict(),
-        tfidf=TFIDF_FOLDER if tfidf is not None else None,
-        hybrid_weight=weight,
+        tfidf=TFIDF_FOLDER if has_tfidf else None,
+        hybrid_weight=float(summary["hybrid"]["weight"]),
+        **extra,
     )
+
+
+def _write_artifact(
+    run_dir: Path,
+    trainer: Any,
+    parts: _Parts,
+    plan: TrainPlan,
+    splits: DatasetSplits,
+    summary: dict[str, Any],
+    snapshot: DatasetSplits | None,
+    tfidf: FittedTfidf | None,
+) -> None:
+    resolved = resolved_for_run(plan, run_dir, summary)
+    meta = artifact_meta(plan, splits, summary, resolved, has_tfidf=tfidf is not None)
     with atomic_dir(run_dir, overwrite=resolved.output.overwrite) as tmp:
         model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
         # A 4-bit base cannot be merged exactly: QLoRA keeps the adapter, applied to the full base at load.

@@ -18,9 +18,12 @@ import numpy as np
 
 from classifine.evaluation.metrics import headline_metrics
 from classifine.models.tfidf import mix_probabilities
+from classifine.training.schedule import MIN_SELECTION_TEXTS
 
 #: TF-IDF shares tried; 0 (the transformer alone) is the reference, 1 (TF-IDF alone) is not served.
 WEIGHTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+#: The share ``hybrid: on`` serves when validation is too small to choose one (a fixed schedule).
+FIXED_WEIGHT = 0.5
 
 
 @dataclass(frozen=True)
@@ -59,14 +62,19 @@ def decide(
     multi_label: bool,
     metric: str = "macro_f1",
     threshold: float = 0.5,
+    choose: bool = True,
 ) -> HybridDecision:
     """Choose the TF-IDF share on validation (``setting``: auto, on or off).
+
+    The validation scores of the model, TF-IDF and the best mix are returned whatever the setting
+    (the report and the baseline check use them). With ``choose`` false (validation too small to
+    choose on) ``auto`` serves the model alone and ``on`` serves :data:`FIXED_WEIGHT`.
 
     Example:
         >>> decide("off", y, p, q, multi_label=False).weight
         0.0
     """
-    if setting == "off" or p_tfidf is None or len(y) == 0:
+    if p_tfidf is None or len(y) == 0:
         return HybridDecision(0.0, metric)
     alone = _score(y, p_model, multi_label, metric, threshold)
     tfidf = _score(y, p_tfidf, multi_label, metric, threshold)
@@ -75,5 +83,53 @@ def decide(
     }
     best = max(WEIGHTS, key=lambda w: (tried[w], -w))
     scores = {"transformer": alone[0], "tfidf": tfidf[0], "hybrid": tried[best][0], "hybrid_weight": best}
+    if setting == "off" or (not choose and setting == "auto"):
+        return HybridDecision(0.0, metric, scores)
+    if not choose:
+        fixed = _score(y, mix_probabilities(p_model, p_tfidf, FIXED_WEIGHT), multi_label, metric, threshold)
+        return HybridDecision(
+            FIXED_WEIGHT, metric, scores | {"hybrid": fixed[0], "hybrid_weight": FIXED_WEIGHT}
+        )
     keep = setting == "on" or tried[best] > alone
     return HybridDecision(best if keep else 0.0, metric, scores)
+
+
+def baseline_check(decision: HybridDecision, n_texts: int) -> dict[str, object] | None:
+    """The served model beside the TF-IDF model on validation: scores, and whether it is worse.
+
+    None when there was nothing to compare (no validation texts or no TF-IDF model).
+
+    Example:
+        >>> baseline_check(decision, 538)["worse"]
+        False
+    """
+    if not decision.scores:
+        return None
+    served = decision.scores["hybrid"] if decision.kept else decision.scores["transformer"]
+    tfidf = decision.scores["tfidf"]
+    return {
+        "metric": decision.metric,
+        "served": served,
+        "tfidf": tfidf,
+        "validation_texts": n_texts,
+        "worse": bool(served < tfidf),
+    }
+
+
+def baseline_warning(check: dict[str, object] | None) -> str | None:
+    """The one-line warning for a served model worse than TF-IDF on validation (None when it is not).
+
+    Example:
+        >>> baseline_warning({"metric": "macro_f1", "served": 0.7, "tfidf": 0.8, "validation_texts": 40,
+        ...                   "worse": True})
+        'the served model is worse than the TF-IDF baseline on validation: macro_f1 0.7000 vs 0.8000 ...'
+    """
+    if not check or not check.get("worse"):
+        return None
+    n = int(check["validation_texts"])  # type: ignore[call-overload]
+    few = f" (only {n} texts: a noisy comparison)" if n < MIN_SELECTION_TEXTS else ""
+    return (
+        f"the served model is worse than the TF-IDF baseline on validation: {check['metric']} "
+        f"{float(check['served']):.4f} vs {float(check['tfidf']):.4f} on {n} texts{few}; "  # type: ignore[arg-type]
+        "consider more labelled data, model.hybrid=on, or serving TF-IDF"
+    )

@@ -27,6 +27,15 @@ from classifine.errors import ConfigError, suggestion
 from classifine.models.lora import LoraSettings
 from classifine.models.windows import LongText, choose_mode, token_lengths
 from classifine.models.zoo import ModelSpec, resolve
+from classifine.training.schedule import (
+    EMBEDDING_METHODS,
+    FEWSHOT_HEAD_C,
+    FewshotSettings,
+    choose_method,
+    fewshot_settings,
+    select_on_validation,
+    small_data_steps,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +50,8 @@ class Selection:
     higher_is_better: bool
     patience: int | None
     min_delta: float
+    on_validation: bool = True  # False: a fixed schedule; validation is reported on, never chosen by
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -50,10 +61,13 @@ class TrainPlan:
     config: Config  # the resolved config: what the run folder records
     spec: ModelSpec
     method: str
+    method_reason: str
     max_length: int
     long_text: LongText
     hybrid: str  # auto | on | off: the TF-IDF mix; "auto" is decided on validation after training
     lora: LoraSettings | None
+    fewshot: FewshotSettings | None
+    schedule: str  # how the number of optimizer steps was decided
     epochs: float
     max_steps: int | None
     batch_size: int
@@ -96,6 +110,10 @@ class TrainPlan:
             "model": self.spec.name,
             "family": self.spec.family,
             "method": self.method,
+            "method_reason": self.method_reason,
+            "schedule": self.schedule,
+            "selection": self.selection.reason,
+            **({"fewshot": self.fewshot.describe()} if self.fewshot else {}),
             "max_length": self.max_length,
             "long_text": self.long_text.mode,
             "learning_rate": self.learning_rate,
@@ -136,23 +154,26 @@ def _long_text(cfg: Config, spec: ModelSpec, max_length: int, splits: DatasetSpl
     return LongText(mode=mode, stride=max(max_length // 4, 1), max_windows=8, head=max(max_length // 4, 1))  # type: ignore[arg-type]
 
 
-def _selection(cfg: Config) -> Selection:
+def _selection(cfg: Config, splits: DatasetSplits) -> Selection:
     es = cfg.train.early_stopping
     metric = (es.metric if es is not None else "macro_f1").removeprefix("eval_")
     if metric not in METRICS:
         raise ConfigError(
             f"unknown train.early_stopping.metric '{metric}'", hint=suggestion(metric, METRICS, "metric")
         )
+    on_validation, reason = select_on_validation(cfg, splits)
     return Selection(
         metric=metric,
         higher_is_better=metric != "loss",
-        patience=es.patience if es is not None else None,
+        patience=es.patience if es is not None and on_validation else None,
         min_delta=es.min_delta if es is not None else 0.0,
+        on_validation=on_validation,
+        reason=reason,
     )
 
 
-def _lora(cfg: Config, spec: ModelSpec) -> LoraSettings | None:
-    if cfg.model.method not in ("lora", "qlora"):
+def _lora(cfg: Config, spec: ModelSpec, method: str) -> LoraSettings | None:
+    if method not in ("lora", "qlora"):
         return None
     lc = cfg.model.lora
     wanted = lc.target_modules
@@ -166,15 +187,17 @@ def _lora(cfg: Config, spec: ModelSpec) -> LoraSettings | None:
     return LoraSettings(r=lc.r, alpha=lc.alpha, dropout=lc.dropout, targets=targets, merge=lc.merge)
 
 
-def _attention_dropout(cfg: Config) -> float | None:
+def _attention_dropout(cfg: Config, method: str) -> float | None:
     wanted = cfg.model.attention_dropout
     if wanted == "auto":
-        return 0.0 if cfg.model.method in ("lora", "qlora") else None
+        return 0.0 if method in ("lora", "qlora") else None
     return wanted
 
 
-def _batch_tokens(cfg: Config) -> int | None:
+def _batch_tokens(cfg: Config, method: str) -> int | None:
     wanted = cfg.train.batch_tokens
+    if wanted == "auto" and method in EMBEDDING_METHODS:
+        return 0  # the contrastive stage batches a fixed number of rows (class-grouped)
     return None if wanted == "auto" else wanted
 
 
@@ -210,43 +233,59 @@ def make_plan(cfg: Config, splits: DatasetSplits) -> TrainPlan:
         >>> make_plan(config_from_dict({}), splits).precision in ("bf16", "fp32")
         True
     """
+    from classifine.models.build import refine_spec
     from classifine.training.losses import class_weights, resolve_loss
     from classifine.training.precision import resolve_precision, resolve_threads
 
     t = cfg.train
     spec = resolve(cfg.model.name)
+    if spec.family == "auto" and cfg.model.method in ("auto", "fewshot", "head"):
+        spec = refine_spec(spec)  # the family decides whether sentence embeddings apply
     multi = splits.label_set.multi_label
     weights = class_weights(splits.train, t.class_weights)
     max_length = _max_length(cfg, spec)
+    method, why = choose_method(cfg, spec, splits)
+    fewshot = fewshot_settings(cfg, method, len(splits.train))
+    if fewshot is not None:
+        max_steps, warmup, schedule = (
+            fewshot.steps or None,
+            t.warmup_ratio,
+            f"{fewshot.steps} contrastive steps",
+        )
+    else:
+        max_steps, warmup, schedule = small_data_steps(cfg, len(splits.train))
     plan = TrainPlan(
         config=cfg,
         spec=spec,
-        method=cfg.model.method,
+        method=method,
+        method_reason=why,
         max_length=max_length,
         long_text=_long_text(cfg, spec, max_length, splits),
         hybrid=cfg.model.hybrid,
-        lora=_lora(cfg, spec),
+        lora=_lora(cfg, spec, method),
+        fewshot=fewshot,
+        schedule=schedule,
         epochs=t.epochs,
-        max_steps=t.max_steps,
+        max_steps=max_steps,
         batch_size=t.batch_size,
-        batch_tokens=_batch_tokens(cfg),
+        batch_tokens=_batch_tokens(cfg, method),
         eval_batch_size=t.eval_batch_size,
-        learning_rate=t.learning_rate or default_learning_rate(cfg.model.method),
+        learning_rate=t.learning_rate or default_learning_rate(method),
         weight_decay=t.weight_decay,
-        warmup_ratio=t.warmup_ratio,
+        warmup_ratio=warmup,
         seed=t.seed,
         precision=resolve_precision(t.precision),
         threads=resolve_threads(t.threads),
         loss=resolve_loss(t.loss, multi),
         focal_gamma=t.focal_gamma,
         class_weights=tuple(float(w) for w in weights) if weights is not None else None,
-        selection=_selection(cfg),
+        selection=_selection(cfg, splits),
         eval_every=t.eval_every if isinstance(t.eval_every, int) else None,
         threshold=t.threshold,
         tune_thresholds=t.tune_thresholds,
         max_train_minutes=t.max_train_minutes,
         group_by_length=t.group_by_length,
-        attention_dropout=_attention_dropout(cfg),
+        attention_dropout=_attention_dropout(cfg, method),
         multi_label=multi,
         labels=splits.label_set.names,
     )
@@ -260,13 +299,23 @@ def _with_resolved_config(plan: TrainPlan, splits: DatasetSplits) -> TrainPlan:
     cfg = plan.config.model_copy(deep=True)
     cfg.data.multi_label = plan.multi_label
     cfg.data.labels = list(plan.labels)
+    cfg.model.method = plan.method  # type: ignore[assignment]
     cfg.model.max_length = plan.max_length
     cfg.model.long_text = plan.long_text.mode
     cfg.model.attention_dropout = plan.attention_dropout
+    if plan.batch_tokens is not None:
+        cfg.train.batch_tokens = plan.batch_tokens
     if plan.lora is not None:
         targets = plan.lora.targets
         cfg.model.lora.target_modules = "all-linear" if isinstance(targets, str) else list(targets)
+    if plan.fewshot is not None and plan.fewshot.head_c is not None:
+        cfg.model.fewshot.head_c = plan.fewshot.head_c
+    elif plan.fewshot is None and cfg.model.fewshot.head_c == "auto":
+        cfg.model.fewshot.head_c = FEWSHOT_HEAD_C  # unused by this method: what fewshot would use
     cfg.train.learning_rate = plan.learning_rate
+    cfg.train.max_steps = plan.max_steps
+    cfg.train.warmup_ratio = plan.warmup_ratio
+    cfg.train.selection = "validation" if plan.selection.on_validation else "fixed"
     cfg.train.precision = plan.precision  # type: ignore[assignment]
     cfg.train.threads = plan.threads
     cfg.train.loss = plan.loss  # type: ignore[assignment]

@@ -1,0 +1,207 @@
+"""Contrastive fine-tuning of a sentence encoder with sentence-transformers (the few-shot first stage).
+
+The encoder becomes a ``SentenceTransformer`` of three modules - the Hugging Face model, mean
+pooling, L2 normalisation - exactly the embedding the served
+:class:`~classifine.models.embedding.EmbeddingClassifier` computes, and is trained by
+``SentenceTransformerTrainer`` with one of its losses:
+
+* ``batch_all`` (single-label): ``BatchAllTripletLoss`` over class-grouped batches
+  (``BatchSamplers.GROUP_BY_LABEL``): every (anchor, positive, negative) triplet of a batch counts,
+  so one pass over N texts teaches as much as many SetFit pairs, at N forward passes.
+* ``cosine``: SetFit's recipe - ``CosineSimilarityLoss`` on balanced pairs (same class 1, other
+  class 0; multi-label: sharing any label is positive). Multi-label data always uses pairs.
+
+Example:
+    >>> encoder, tokenizer, summary = train_contrastive(splits.train, plan, work)
+    >>> summary["steps"]
+    60
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from classifine.data.dataset import Dataset
+
+if TYPE_CHECKING:
+    from classifine.training.plan import TrainPlan
+
+logger = logging.getLogger(__name__)
+#: The share of ``train.max_train_minutes`` the contrastive stage may use (the head and TF-IDF follow).
+BUDGET_SHARE = 0.8
+
+
+def sentence_encoder(source: str, max_length: int) -> Any:
+    """A ``SentenceTransformer``: the HF model at ``source``, mean pooling and L2 normalisation.
+
+    Built from modules rather than read from the folder's sentence-transformers config, so any
+    plain Hugging Face encoder works, and the pooling always matches the served module's.
+
+    Example:
+        >>> sentence_encoder("~/.cache/classifine/assets/minilm-l6", 128).encode(["hi"]).shape
+        (1, 384)
+    """
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+
+    transformer = Transformer(
+        source, max_seq_length=max_length, model_kwargs={"dtype": torch.float32, "local_files_only": True}
+    )
+    pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
+    return SentenceTransformer(modules=[transformer, pooling, Normalize()], device="cpu")
+
+
+def balanced_pairs(
+    texts: Sequence[str], y: np.ndarray, n_pairs: int, *, multi_label: bool, seed: int
+) -> dict[str, list[Any]]:
+    """``n_pairs`` pairs, alternately positive (same class) and negative, each text anchoring in turn.
+
+    A text with no partner of its class (or of another class) anchors the other kind instead.
+
+    Example:
+        >>> balanced_pairs(["a", "b", "c"], np.array([0, 0, 1]), 4, multi_label=False, seed=0)["label"]
+        [1.0, 0.0, 1.0, 0.0]
+    """
+    rng = random.Random(seed)
+    n = len(texts)
+    if multi_label:
+        sets = [frozenset(np.flatnonzero(row).tolist()) for row in y]
+        same = [[j for j in range(n) if j != i and sets[i] & sets[j]] for i in range(n)]
+    else:
+        same = [[j for j in range(n) if j != i and y[j] == y[i]] for i in range(n)]
+    out: dict[str, list[Any]] = {"sentence1": [], "sentence2": [], "label": []}
+    order = list(range(n))
+    rng.shuffle(order)
+    for k in range(n_pairs):
+        i = order[k % n]
+        positives = same[i]
+        negatives = [j for j in range(n) if j != i and j not in set(positives)]
+        want_positive = (k % 2 == 0 and positives) or not negatives
+        pool = positives if want_positive else negatives
+        if not pool:
+            continue
+        out["sentence1"].append(texts[i])
+        out["sentence2"].append(texts[rng.choice(pool)])
+        out["label"].append(1.0 if want_positive else 0.0)
+    return out
+
+
+def _groupable(y: np.ndarray) -> bool:
+    """Whether class-grouped batches can be formed: two classes with at least two texts each."""
+    counts = np.bincount(np.asarray(y, dtype=np.int64))
+    return int((counts >= 2).sum()) >= 2
+
+
+def _dataset_and_loss(
+    model: Any, train: Dataset, loss_name: str, steps: int, batch: int, seed: int
+) -> tuple[Any, Any, str]:
+    from datasets import Dataset as HFDataset
+    from sentence_transformers.sentence_transformer import losses
+
+    y = train.y()
+    if loss_name == "batch_all" and not train.multi_label and _groupable(y):
+        data = HFDataset.from_dict({"sentence": list(train.texts), "label": y.tolist()})
+        return data, losses.BatchAllTripletLoss(model), "batch_all"
+    if loss_name == "batch_all":
+        logger.info(
+            "contrastive loss: cosine pairs (batch_all needs single-label data and two classes of 2+ texts)"
+        )
+    pairs = balanced_pairs(train.texts, y, steps * batch, multi_label=train.multi_label, seed=seed)
+    return HFDataset.from_dict(pairs), losses.CosineSimilarityLoss(model), "cosine"
+
+
+def _deadline(at: float) -> Any:
+    """A callback that stops training cleanly once ``time.monotonic()`` passes ``at``."""
+    from transformers import TrainerCallback
+
+    class Deadline(TrainerCallback):  # type: ignore[misc]
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if time.monotonic() >= at:
+                logger.warning("time budget: contrastive training stopped at step %d", state.global_step)
+                control.should_training_stop = True
+
+    return Deadline()
+
+
+def train_contrastive(
+    train: Dataset,
+    plan: TrainPlan,
+    work: Path,
+    *,
+    progress: bool = False,
+    callbacks: Sequence[Any] = (),
+    clock_start: float | None = None,
+) -> tuple[Any, Any, dict[str, Any]]:
+    """Fine-tune the plan's encoder contrastively on ``train``: ``(HF encoder, tokenizer, summary)``.
+
+    Runs ``plan.fewshot.steps`` optimizer steps (linear decay after ``plan.warmup_ratio`` warmup) at
+    ``plan.learning_rate``, bf16 autocast when the plan says so; nothing is selected on validation.
+    A ``train.max_train_minutes`` budget (counted from ``clock_start``, default now) stops the stage
+    at :data:`BUDGET_SHARE` of it, leaving the rest for the head and the TF-IDF model.
+
+    Example:
+        >>> encoder, tokenizer, summary = train_contrastive(splits.train, plan, Path("runs/.x.work"))
+    """
+    import torch
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.base.sampler import BatchSamplers
+    from transformers import PrinterCallback
+
+    from classifine.training.callbacks import ProgressCallback
+
+    assert plan.fewshot is not None
+    fs = plan.fewshot
+    model = sentence_encoder(plan.spec.source, plan.max_length)
+    batch = max(4, fs.batch_size + fs.batch_size % 2)  # class-grouped batches need an even size >= 4
+    data, loss, used = _dataset_and_loss(model, train, fs.loss, fs.steps, batch, plan.seed)
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(work),
+        max_steps=fs.steps,
+        per_device_train_batch_size=batch,
+        learning_rate=plan.learning_rate,
+        warmup_steps=plan.warmup_ratio,  # a float below 1 is a share of the steps
+        weight_decay=plan.weight_decay,
+        batch_sampler=BatchSamplers.GROUP_BY_LABEL if used == "batch_all" else BatchSamplers.BATCH_SAMPLER,
+        bf16=plan.precision == "bf16",
+        use_cpu=not torch.cuda.is_available(),
+        save_strategy="no",
+        report_to=[],
+        seed=plan.seed,
+        data_seed=plan.seed,
+        logging_steps=max(1, fs.steps // 20),
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+    )
+    extra: list[Any] = [ProgressCallback("loss", show_bar=progress)]
+    if plan.max_train_minutes:
+        start = time.monotonic() if clock_start is None else clock_start
+        extra.append(_deadline(start + BUDGET_SHARE * 60.0 * plan.max_train_minutes))
+    trainer = SentenceTransformerTrainer(
+        model=model, args=args, train_dataset=data, loss=loss, callbacks=[*extra, *callbacks]
+    )
+    trainer.remove_callback(PrinterCallback)  # ProgressCallback logs instead of printing dicts
+    logger.info(
+        "contrastive fine-tuning: %d steps of %d (%s, lr %g, %s)",
+        fs.steps, batch, used, plan.learning_rate, plan.precision,
+    )  # fmt: skip
+    trainer.train()
+    history = [dict(e) for e in trainer.state.log_history]
+    losses_seen = [float(e["loss"]) for e in history if "loss" in e]
+    summary = {
+        "loss": used,
+        "steps": int(trainer.state.global_step),
+        "batch_size": batch,
+        "first_loss": losses_seen[0] if losses_seen else None,
+        "last_loss": losses_seen[-1] if losses_seen else None,
+        "log_history": history,
+    }
+    transformer = model[0]
+    return transformer.auto_model, transformer.tokenizer, summary

@@ -1,0 +1,260 @@
+"""Train an embedding classifier (``model.method: fewshot`` or ``head``) and write an ordinary Artifact.
+
+``fewshot``: the sentence encoder is fine-tuned contrastively (:mod:`classifine.training.contrastive`)
+for a fixed number of steps, then a logistic-regression head is fit on its embeddings
+(:mod:`classifine.training.head`). ``head``: the same head on the frozen encoder - the cheapest
+method. Both give a :class:`~classifine.models.embedding.EmbeddingClassifier` that every engine,
+the exporter and the server load like any run.
+
+The validation split: the model and the run's TF-IDF model are scored on it (the report shows both,
+and a model worse than TF-IDF is warned about); it chooses the hybrid and multi-label thresholds
+only when it is large enough (``TrainPlan.selection``). The head is then refit on train +
+validation with the same settings, as the TF-IDF model is, so no labelled row is left unused.
+
+Example:
+    >>> fit_embedding(splits, make_plan(config_from_dict({"model": {"method": "fewshot"}}), splits), "runs/x")
+    PosixPath('runs/x')
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from classifine.artifact import atomic_dir, write_json, write_meta
+from classifine.data.dataset import Dataset, DatasetSplits
+from classifine.evaluation.metrics import headline_metrics
+from classifine.models.embedding import HEAD_FILE, POOLING, EmbeddingClassifier, save_embedding_classifier
+from classifine.models.tfidf import TFIDF_FOLDER, FittedTfidf, mix_probabilities
+from classifine.training import data as tdata
+from classifine.training.fit import artifact_meta, fit_tfidf_for_run, log_decision, resolved_for_run
+from classifine.training.head import cross_validated_c, embed_texts, fit_head, head_probabilities
+from classifine.training.hybrid import baseline_check, baseline_warning, decide
+from classifine.training.plan import TrainPlan
+from classifine.training.runs import work_dir_for
+from classifine.training.schedule import HEAD_C_GRID
+
+logger = logging.getLogger(__name__)
+
+
+class _Embedded:
+    """Window embeddings of one split (W, D), the text of each window, and the split's targets."""
+
+    def __init__(self, model: Any, tokenizer: Any, ds: Dataset, plan: TrainPlan) -> None:
+        self.x, self.doc = embed_texts(
+            model, tokenizer, ds.texts, plan.max_length, plan.long_text,
+            batch_size=plan.eval_batch_size, bf16=plan.precision == "bf16",
+        )  # fmt: skip
+        self.y = ds.y()
+        self.n = len(ds)
+
+    def window_targets(self) -> np.ndarray:
+        return self.y[self.doc]
+
+
+def _encoder(
+    splits: DatasetSplits,
+    plan: TrainPlan,
+    work: Path,
+    progress: bool,
+    callbacks: Sequence[Any],
+    clock_start: float | None,
+) -> tuple[Any, Any, dict[str, Any]]:
+    if plan.method == "head":
+        from classifine.models.build import load_encoder, load_tokenizer
+
+        encoder, tokenizer = load_encoder(plan.spec.source), load_tokenizer(plan.spec.source, False)
+        return encoder, tokenizer, {"loss": "none (frozen encoder)", "steps": 0, "log_history": []}
+    from classifine.training.contrastive import train_contrastive
+
+    return train_contrastive(
+        splits.train, plan, work, progress=progress, callbacks=callbacks, clock_start=clock_start
+    )
+
+
+def _head_c(plan: TrainPlan, train: _Embedded) -> tuple[float, dict[str, float]]:
+    assert plan.fewshot is not None
+    if plan.fewshot.head_c is not None:
+        return plan.fewshot.head_c, {}
+    metric = plan.selection.metric if plan.selection.metric != "loss" else "macro_f1"
+    return cross_validated_c(
+        train.x,
+        train.doc,
+        train.y,
+        multi_label=plan.multi_label,
+        grid=HEAD_C_GRID,
+        metric=metric,
+        seed=plan.seed,
+    )
+
+
+def _validate(
+    plan: TrainPlan, val: _Embedded, head: tuple[np.ndarray, np.ndarray], tfidf: FittedTfidf | None
+) -> dict[str, Any]:
+    """Validation scores of the served model beside TF-IDF; the hybrid decision and thresholds."""
+    multi = plan.multi_label
+    thresholds: list[float] | None = [plan.threshold] * len(plan.labels) if multi else None
+    if val.n == 0:
+        return {"validation": {}, "thresholds": thresholds, "hybrid": {"weight": 0.0, "setting": plan.hybrid,
+                "validation": {}}, "baseline_check": None}  # fmt: skip
+    probs = head_probabilities(val.x, val.doc, val.n, *head, multi)
+    p_tfidf = tfidf.validation_proba if tfidf is not None else None
+    sel = plan.selection
+    decision = decide(
+        plan.hybrid, val.y, probs, p_tfidf, multi_label=multi, metric=sel.metric, choose=sel.on_validation
+    )
+    if decision.kept and p_tfidf is not None:
+        probs = mix_probabilities(probs, p_tfidf, decision.weight)
+    if multi and plan.tune_thresholds and sel.on_validation:
+        thresholds = tdata.tune_thresholds(val.y, probs, plan.threshold)
+    log_decision(decision)
+    check = baseline_check(decision, val.n)
+    if (warning := baseline_warning(check)) is not None:
+        logger.warning("%s", warning)
+    return {
+        "validation": headline_metrics(val.y, probs, multi, thresholds or plan.threshold),
+        "thresholds": thresholds,
+        "hybrid": {"weight": decision.weight, "setting": plan.hybrid, "validation": decision.scores},
+        "baseline_check": check,
+    }
+
+
+def fit_embedding(
+    splits: DatasetSplits,
+    plan: TrainPlan,
+    run_dir: str | Path,
+    *,
+    progress: bool = True,
+    callbacks: Sequence[Any] = (),
+    snapshot: DatasetSplits | None = None,
+    clock_start: float | None = None,
+) -> Path:
+    """Train a ``fewshot`` or ``head`` model on ``splits.train`` and write the Artifact to ``run_dir``.
+
+    ``clock_start``: ``time.monotonic()`` when a ``train.max_train_minutes`` budget started.
+
+    Example:
+        >>> fit_embedding(splits, plan, "runs/trec-6-k8")
+        PosixPath('runs/trec-6-k8')
+    """
+    from transformers import set_seed
+
+    from classifine.training.precision import apply_threads
+
+    assert plan.fewshot is not None, "fit_embedding needs a fewshot or head plan"
+    run_dir = Path(run_dir)
+    apply_threads(plan.threads)
+    set_seed(plan.seed)
+    work = work_dir_for(run_dir)
+    started = time.perf_counter()
+    try:
+        encoder, tokenizer, contrastive = _encoder(splits, plan, work, progress, callbacks, clock_start)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    encoder_seconds = time.perf_counter() - started
+    n_labels = len(plan.labels)
+    model = EmbeddingClassifier(encoder, np.zeros((n_labels, encoder.config.hidden_size)), np.zeros(n_labels),
+                                labels=plan.labels)  # fmt: skip
+    train = _Embedded(model, tokenizer, splits.train, plan)
+    val = _Embedded(model, tokenizer, splits.validation, plan)
+    c, cv_scores = _head_c(plan, train)
+    head = fit_head(train.x, train.window_targets(), multi_label=plan.multi_label, n_labels=n_labels, c=c,
+                    seed=plan.seed)  # fmt: skip
+    tfidf = fit_tfidf_for_run(splits, plan.seed)
+    summary = _validate(plan, val, head, tfidf)
+    if val.n:  # the served head sees every labelled row, as the served TF-IDF model does
+        x = np.concatenate([train.x, val.x])
+        y = np.concatenate([train.window_targets(), val.window_targets()])
+        head = fit_head(x, y, multi_label=plan.multi_label, n_labels=n_labels, c=c, seed=plan.seed)
+    model.set_head(*head)
+    summary |= _training_summary(plan, contrastive, c, cv_scores, encoder_seconds, started, val.n > 0)
+    summary["tfidf"] = tfidf.model.params if tfidf is not None else None
+    _write(run_dir, model, tokenizer, plan, splits, summary, snapshot, tfidf, contrastive["log_history"])
+    logger.info("run written to %s", run_dir)
+    return run_dir
+
+
+def _training_summary(
+    plan: TrainPlan,
+    contrastive: dict[str, Any],
+    c: float,
+    cv_scores: dict[str, float],
+    encoder_seconds: float,
+    started: float,
+    refit: bool,
+) -> dict[str, Any]:
+    steps = int(contrastive["steps"])
+    return {
+        "history": [],
+        "precision": plan.precision,
+        "best_checkpoint": None,
+        "fewshot": {
+            "method": plan.method,
+            "method_reason": plan.method_reason,
+            "selection": plan.selection.reason,
+            "contrastive_loss": contrastive["loss"],
+            "contrastive_steps": steps,
+            "contrastive_seconds": round(encoder_seconds, 2),
+            "first_loss": contrastive.get("first_loss"),
+            "last_loss": contrastive.get("last_loss"),
+            "head": "logistic regression on L2-normalised mean-pooled embeddings",
+            "head_c": c,
+            "head_c_cross_validation": cv_scores or None,
+            "head_fit_on": "train+validation" if refit else "train",
+        },
+        "train": {
+            "seconds": round(time.perf_counter() - started, 2),
+            "epochs": 0.0,
+            "global_step": steps,
+            "train_loss": contrastive.get("last_loss"),
+            "threads": plan.threads,
+            "resumed_from": None,
+            **{k: v for k, v in plan.describe().items() if k != "threads"},
+        },
+    }
+
+
+def _write(
+    run_dir: Path,
+    model: EmbeddingClassifier,
+    tokenizer: Any,
+    plan: TrainPlan,
+    splits: DatasetSplits,
+    summary: dict[str, Any],
+    snapshot: DatasetSplits | None,
+    tfidf: FittedTfidf | None,
+    log_history: list[dict[str, Any]],
+) -> None:
+    resolved = resolved_for_run(plan, run_dir, summary)
+    resolved.model.fewshot.head_c = float(summary["fewshot"]["head_c"])
+    embedding = {
+        "pooling": POOLING,
+        "normalize": True,
+        "head": HEAD_FILE,
+        "head_kind": "logistic_regression",
+        "head_c": summary["fewshot"]["head_c"],
+        "contrastive_loss": summary["fewshot"]["contrastive_loss"],
+        "contrastive_steps": summary["fewshot"]["contrastive_steps"],
+    }
+    meta = artifact_meta(plan, splits, summary, resolved, has_tfidf=tfidf is not None, embedding=embedding)
+    with atomic_dir(run_dir, overwrite=resolved.output.overwrite) as tmp:
+        save_embedding_classifier(model, tokenizer, tmp / "model")
+        write_meta(tmp / "model", meta)
+        if tfidf is not None:
+            tfidf.model.save(tmp / "model" / TFIDF_FOLDER)
+        if snapshot is not None:
+            from classifine.data.catalog import write_splits
+
+            write_splits(snapshot, tmp / "data", "parquet")
+        (tmp / "config.yaml").write_text(resolved.to_yaml(), encoding="utf-8")
+        write_json(tmp / "metrics.json", summary)
+        with open(tmp / "train_log.jsonl", "w", encoding="utf-8") as fh:
+            for entry in log_history:
+                fh.write(json.dumps(entry, default=float) + "\n")

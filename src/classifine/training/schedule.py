@@ -1,0 +1,158 @@
+"""Decisions that depend on how much labelled data there is: the method, the steps, what validation may pick.
+
+* ``model.method: auto`` picks ``fewshot`` (contrastive fine-tuning of the sentence encoder and a
+  logistic-regression head) when the median class has at most ``model.fewshot.max_per_class``
+  labelled training rows and the model is an encoder; otherwise ``lora``.
+* Small data counts optimizer steps, not epochs: ``epochs x steps per epoch`` is raised to a floor
+  of :data:`MIN_STEPS`, with warmup over the first :data:`SMALL_WARMUP` of them (48 rows at batch 16
+  are 9 steps in 3 epochs: too few for the loss to move).
+* ``train.selection: auto`` lets the validation split pick the best checkpoint, stop early, tune
+  thresholds and choose the hybrid only when it holds at least :data:`MIN_SELECTION_TEXTS` texts;
+  a smaller one is scored and reported, never used to choose (a fixed schedule).
+
+Example:
+    >>> choose_method(cfg, spec, splits)
+    ('fewshot', 'auto: 8 labelled rows per class (median) <= 64 and an encoder model')
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from classifine.config import Config
+from classifine.data.dataset import Dataset, DatasetSplits
+from classifine.errors import ConfigError
+from classifine.models.zoo import ModelSpec
+
+#: Families whose base model gives token vectors to mean-pool into sentence embeddings.
+EMBEDDING_FAMILIES = frozenset(
+    {"bert", "distilbert", "albert", "mpnet", "roberta", "xlm-roberta", "electra", "deberta-v2"}
+)
+EMBEDDING_METHODS = ("fewshot", "head")
+#: Validation splits smaller than this are reported on, never used to choose.
+MIN_SELECTION_TEXTS = 100
+#: The floor on optimizer steps of a small fine-tuning run, and the warmup share of such a run.
+MIN_STEPS = 100
+SMALL_WARMUP = 0.1
+#: The logistic-regression head's inverse L2 strength after contrastive training (see docs/training.md).
+FEWSHOT_HEAD_C = 10.0
+#: Candidates for ``head_c: auto`` on frozen embeddings (chosen by cross-validation on the training rows).
+HEAD_C_GRID = (0.1, 1.0, 10.0, 100.0)
+
+
+@dataclass(frozen=True)
+class FewshotSettings:
+    """The resolved few-shot recipe: contrastive loss and steps (0 for ``head``), head regularisation."""
+
+    loss: str  # batch_all | cosine | none (method head)
+    steps: int
+    batch_size: int
+    head_c: float | None  # None: cross-validated on the training rows (method head)
+
+    def describe(self) -> dict[str, object]:
+        return {"loss": self.loss, "steps": self.steps, "batch_size": self.batch_size, "head_c": self.head_c}
+
+
+def rows_per_class(ds: Dataset) -> float:
+    """The median number of training rows per class (multi-label: rows carrying each label).
+
+    Example:
+        >>> rows_per_class(k_per_class(train, 8))
+        8.0
+    """
+    counts = [c for c in ds.class_counts().values() if c > 0]
+    return float(np.median(counts)) if counts else 0.0
+
+
+def choose_method(cfg: Config, spec: ModelSpec, splits: DatasetSplits) -> tuple[str, str]:
+    """The training method and why: the config's, or (``auto``) by labelled rows per class.
+
+    Example:
+        >>> choose_method(config_from_dict({"model": {"method": "lora"}}), spec, splits)
+        ('lora', 'set in the config')
+    """
+    wanted = cfg.model.method
+    encoder = spec.family in EMBEDDING_FAMILIES
+    if wanted in EMBEDDING_METHODS and not encoder:
+        raise ConfigError(
+            f"model.method={wanted} needs an encoder model (BERT, MPNet, RoBERTa, ...), "
+            f"not the {spec.family} family of '{spec.name}'",
+            hint="use model.method=lora for decoders and T5",
+        )
+    if wanted != "auto":
+        return wanted, "set in the config"
+    per_class = rows_per_class(splits.train)
+    limit = cfg.model.fewshot.max_per_class
+    if encoder and per_class <= limit:
+        return (
+            "fewshot",
+            f"auto: {per_class:g} labelled rows per class (median) <= {limit} and an encoder model",
+        )
+    if not encoder:
+        return "lora", f"auto: the {spec.family} family is not a sentence encoder"
+    return "lora", f"auto: {per_class:g} labelled rows per class (median) > {limit}"
+
+
+def fewshot_settings(cfg: Config, method: str, n_train: int) -> FewshotSettings | None:
+    """The contrastive schedule in optimizer steps (``passes`` over the rows, within [min, max] steps).
+
+    Example:
+        >>> fewshot_settings(cfg, "fewshot", 48).steps  # 20 passes over 48 rows at batch 16
+        60
+    """
+    if method not in EMBEDDING_METHODS:
+        return None
+    fs = cfg.model.fewshot
+    batch = cfg.train.batch_size
+    c = None if fs.head_c == "auto" else float(fs.head_c)
+    if method == "head":
+        return FewshotSettings("none", 0, batch, c)
+    steps = cfg.train.max_steps or math.ceil(fs.passes * n_train / batch)
+    if not cfg.train.max_steps:
+        steps = min(max(steps, fs.min_steps), fs.max_steps)
+    return FewshotSettings(fs.loss, int(steps), batch, FEWSHOT_HEAD_C if c is None else c)
+
+
+def select_on_validation(cfg: Config, splits: DatasetSplits) -> tuple[bool, str]:
+    """Whether validation may choose checkpoints, thresholds and the hybrid, and why.
+
+    Example:
+        >>> select_on_validation(cfg, splits)
+        (False, 'fixed schedule: 5 validation texts (< 100) are reported on, not used to choose')
+    """
+    wanted = cfg.train.selection
+    n = len(splits.validation)
+    if n == 0:
+        return False, "fixed schedule: no validation split"
+    if wanted == "validation":
+        return True, f"validation ({n} texts; set in the config)"
+    if wanted == "fixed":
+        return False, f"fixed schedule (set in the config); {n} validation texts reported on"
+    if n < MIN_SELECTION_TEXTS:
+        limit = MIN_SELECTION_TEXTS
+        return False, f"fixed schedule: {n} validation texts (< {limit}) are reported on, not used to choose"
+    return True, f"validation ({n} texts)"
+
+
+def small_data_steps(cfg: Config, n_train_windows: int) -> tuple[int | None, float, str]:
+    """``(max_steps, warmup_ratio, note)`` of a fine-tuning run: a floor of :data:`MIN_STEPS` steps.
+
+    ``train.max_steps`` set in the config wins; otherwise a run whose epochs give fewer than
+    :data:`MIN_STEPS` optimizer steps trains :data:`MIN_STEPS` steps with a longer warmup.
+
+    Example:
+        >>> small_data_steps(cfg, 48)
+        (100, 0.1, '3 epochs of 48 rows are 9 steps: raised to 100 steps (small data)')
+    """
+    t = cfg.train
+    if t.max_steps:
+        return t.max_steps, t.warmup_ratio, f"{t.max_steps} steps (set in the config)"
+    per_epoch = math.ceil(n_train_windows / t.batch_size)
+    planned = math.ceil(t.epochs * per_epoch)
+    if planned >= MIN_STEPS:
+        return None, t.warmup_ratio, f"{t.epochs:g} epochs ({planned} steps)"
+    note = f"{t.epochs:g} epochs of {n_train_windows} rows are {planned} steps: raised to {MIN_STEPS}"
+    return MIN_STEPS, max(t.warmup_ratio, SMALL_WARMUP), note

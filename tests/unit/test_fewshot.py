@@ -1,0 +1,192 @@
+"""The small-data decisions (method, steps, what validation may choose), the head, and tiny few-shot runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from classifine.config import config_from_dict
+from classifine.data.dataset import DatasetSplits
+from classifine.errors import ConfigError
+from classifine.models.zoo import resolve
+from classifine.training.head import cross_validated_c, fit_head, head_probabilities
+from classifine.training.hybrid import FIXED_WEIGHT, baseline_check, baseline_warning, decide
+from classifine.training.plan import make_plan
+from classifine.training.schedule import MIN_STEPS, choose_method, select_on_validation, small_data_steps
+from fixtures_models import build_tiny_model, toy_multilabel_splits, toy_splits
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("fewshot")
+    return {f: build_tiny_model(f, root / f) for f in ("bert", "llama")}
+
+
+def _k_splits(k: int, n_val: int = 8) -> DatasetSplits:
+    """k rows per class of the toy task, n_val validation rows."""
+    splits = toy_splits(n_train=2 * k, n_eval=max(n_val, 2))
+    return DatasetSplits(splits.train, splits.validation.subset(range(n_val)), splits.test)
+
+
+def _cfg(path: Path, **sections: dict) -> object:
+    raw: dict = {"model": {"name": str(path), "max_length": 32}, "train": {"threads": 1, "precision": "fp32"}}
+    for key, value in sections.items():
+        raw.setdefault(key, {}).update(value)
+    return config_from_dict(raw)
+
+
+def test_auto_method_goes_by_rows_per_class_and_family(tiny: dict[str, Path]) -> None:
+    bert, llama = resolve(str(tiny["bert"])), resolve(str(tiny["llama"]))
+    small, large = _k_splits(8), _k_splits(100)
+    assert choose_method(_cfg(tiny["bert"]), bert, small)[0] == "fewshot"
+    method, why = choose_method(_cfg(tiny["bert"]), bert, large)
+    assert method == "lora" and "100 labelled rows per class (median) > 64" in why
+    assert choose_method(_cfg(tiny["llama"]), llama, small)[0] == "lora"
+    capped = _cfg(tiny["bert"], model={"fewshot": {"max_per_class": 4}})
+    assert choose_method(capped, bert, small)[0] == "lora"
+    with pytest.raises(ConfigError, match="model.method=fewshot needs an encoder model"):
+        choose_method(_cfg(tiny["llama"], model={"method": "fewshot"}), llama, small)
+
+
+def test_small_data_counts_steps_and_validation_only_reports() -> None:
+    cfg = config_from_dict({"train": {"epochs": 3, "batch_size": 16}})
+    steps, warmup, note = small_data_steps(cfg, 48)
+    assert steps == MIN_STEPS and warmup >= 0.1 and "9 steps" in note
+    assert small_data_steps(cfg, 5000)[0] is None  # enough steps: epochs as configured
+    assert small_data_steps(config_from_dict({"train": {"max_steps": 7}}), 48)[0] == 7
+    assert select_on_validation(cfg, _k_splits(8, n_val=6)) == (
+        False, "fixed schedule: 6 validation texts (< 100) are reported on, not used to choose",
+    )  # fmt: skip
+    assert select_on_validation(cfg, _k_splits(8, n_val=120))[0]
+    forced = config_from_dict({"train": {"selection": "validation"}})
+    assert select_on_validation(forced, _k_splits(8, n_val=6))[0]
+
+
+def test_fewshot_plan_resolves_every_auto(tiny: dict[str, Path]) -> None:
+    splits = _k_splits(8)
+    plan = make_plan(_cfg(tiny["bert"]), splits)
+    assert plan.method == "fewshot" and plan.fewshot is not None
+    assert plan.fewshot.steps == plan.max_steps == 40  # 20 passes over 16 rows at batch 16, floor 40
+    assert plan.fewshot.loss == "batch_all" and plan.learning_rate == 5e-5
+    assert not plan.selection.on_validation and plan.selection.patience is None
+    flat = yaml.safe_dump(plan.config.model_dump(mode="json"))
+    resolved = plan.config
+    assert resolved.model.method == "fewshot" and resolved.train.selection == "fixed"
+    assert resolved.train.max_steps == 40 and "auto" not in {resolved.model.long_text, resolved.train.loss}
+    assert "method: auto" not in flat
+    lora = make_plan(_cfg(tiny["bert"], model={"method": "lora"}), splits)
+    assert lora.max_steps == MIN_STEPS and lora.fewshot is None and "raised to 100" in lora.schedule
+
+
+def test_head_is_logistic_regression_as_a_linear_layer() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 5))
+    y = (x[:, 0] > 0).astype(int)
+    weight, bias = fit_head(x, y, multi_label=False, n_labels=2, c=3.0)
+    lr = LogisticRegression(C=3.0, max_iter=2000, random_state=42).fit(x, y)
+    probs = head_probabilities(x, np.arange(40), 40, weight, bias, multi_label=False)
+    np.testing.assert_allclose(probs, lr.predict_proba(x), atol=1e-6)
+    # three labels, one never seen in training: it never wins
+    w3, b3 = fit_head(x, y, multi_label=False, n_labels=3, c=1.0)
+    assert (head_probabilities(x, np.arange(40), 40, w3, b3, False).argmax(1) != 2).all()
+    # multi-label: one regression per label; a label never present is a constant "no"
+    ym = np.stack([y, 1 - y, np.zeros(40, dtype=int)], axis=1)
+    wm, bm = fit_head(x, ym, multi_label=True, n_labels=3, c=1.0)
+    pm = head_probabilities(x, np.arange(40), 40, wm, bm, multi_label=True)
+    assert pm[:, 2].max() < 0.01 and ((pm[:, 0] > 0.5) == y.astype(bool)).mean() > 0.9
+
+
+def test_cross_validated_c_prefers_what_generalises() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(60, 20))
+    y = (x[:, 0] + 0.3 * rng.normal(size=60) > 0).astype(int)
+    c, scores = cross_validated_c(x, np.arange(60), y, multi_label=False, grid=(1e-4, 1.0, 100.0))
+    assert c in (1.0, 100.0) and scores["0.0001"] < scores[str(c)]
+    assert cross_validated_c(x[:3], np.arange(3), np.array([0, 1, 1]), multi_label=False, grid=(1.0,)) == (
+        1.0,
+        {},
+    )
+
+
+def test_hybrid_on_a_small_validation_split_is_fixed_but_scored() -> None:
+    y = np.array([0, 1, 1, 0])
+    model = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.7, 0.3]])
+    tfidf = np.array([[0.8, 0.2], [0.3, 0.7], [0.1, 0.9], [0.6, 0.4]])
+    chosen = decide("auto", y, model, tfidf, multi_label=False, metric="accuracy")
+    fixed = decide("auto", y, model, tfidf, multi_label=False, metric="accuracy", choose=False)
+    forced = decide("on", y, model, tfidf, multi_label=False, metric="accuracy", choose=False)
+    assert chosen.kept and not fixed.kept and forced.weight == FIXED_WEIGHT
+    assert fixed.scores["transformer"] == 0.75 and fixed.scores["tfidf"] == 1.0
+    check = baseline_check(fixed, 4)
+    assert check is not None and check["worse"] and check["served"] == 0.75
+    warning = baseline_warning(check)
+    assert warning is not None and "worse than the TF-IDF baseline" in warning and "only 4 texts" in warning
+    assert baseline_warning(baseline_check(chosen, 4)) is None
+    off = decide("off", y, model, tfidf, multi_label=False, metric="accuracy")
+    assert off.weight == 0 and off.scores["tfidf"] == 1.0  # scored even when the mix is off
+
+
+def _fit(splits: DatasetSplits, cfg: object, run: Path) -> dict:
+    from classifine.training.fit import fit
+
+    fit(splits, cfg, run, progress=False)
+    return json.loads((run / "metrics.json").read_text())
+
+
+@pytest.mark.parametrize("method", ["fewshot", "head"])
+def test_tiny_embedding_runs_are_ordinary_artifacts(
+    tiny: dict[str, Path], tmp_path: Path, method: str
+) -> None:
+    from classifine.inference.predictor import Classifier
+
+    splits = toy_splits(n_train=48, n_eval=24)
+    cfg = _cfg(tiny["bert"], model={"method": method, "hybrid": "auto"}, train={"learning_rate": 1e-3})
+    metrics = _fit(splits, cfg, tmp_path / method)
+    meta = json.loads((tmp_path / method / "model" / "classifine.json").read_text())
+    assert meta["method"] == method and meta["embedding"]["pooling"] == "mean"
+    assert meta["hybrid_weight"] == 0.0  # 24 validation texts: the hybrid is not chosen on them
+    fs = metrics["fewshot"]
+    assert fs["head_fit_on"] == "train+validation" and metrics["baseline_check"]["validation_texts"] == 24
+    assert (fs["contrastive_steps"] > 0) == (method == "fewshot")
+    if method == "head":
+        assert fs["head_c_cross_validation"]  # C chosen by cross-validation on the training rows
+    resolved = yaml.safe_load((tmp_path / method / "config.yaml").read_text())
+    assert resolved["model"]["method"] == method and resolved["model"]["fewshot"]["head_c"] == fs["head_c"]
+    clf = Classifier.load(tmp_path / method)
+    probs = clf.predict_proba(splits.test.texts)
+    assert probs.shape == (24, 2) and np.allclose(probs.sum(1), 1.0)
+    assert (probs.argmax(1) == splits.test.y()).mean() >= 0.6  # random tiny encoder, but the task is easy
+
+
+def test_tiny_multilabel_fewshot_uses_pairs_and_sigmoid(tiny: dict[str, Path], tmp_path: Path) -> None:
+    from classifine.inference.predictor import Classifier
+
+    splits = toy_multilabel_splits(n_train=48, n_eval=16)
+    cfg = _cfg(tiny["bert"], model={"method": "fewshot"}, train={"learning_rate": 1e-3})
+    metrics = _fit(splits, cfg, tmp_path / "ml")
+    assert metrics["fewshot"]["contrastive_loss"] == "cosine"
+    assert metrics["thresholds"] == [0.5, 0.5, 0.5]  # 16 validation texts do not tune thresholds
+    clf = Classifier.load(tmp_path / "ml")
+    probs = clf.predict_proba(splits.test.texts)
+    assert probs.shape == (16, 3) and not np.allclose(probs.sum(1), 1.0)
+    assert isinstance(clf.predict(["the movie was good"])[0].label, list)
+
+
+def test_small_fine_tuning_run_trains_the_step_floor_without_choosing(
+    tiny: dict[str, Path], tmp_path: Path
+) -> None:
+    splits = _k_splits(8, n_val=8)
+    cfg = _cfg(tiny["bert"], model={"method": "full"}, train={"epochs": 1, "learning_rate": 1e-3})
+    metrics = _fit(splits, cfg, tmp_path / "full")
+    assert metrics["train"]["global_step"] == MIN_STEPS and metrics["best_checkpoint"] is None
+    assert metrics["history"] == []  # no evaluation during training: nothing is chosen on 8 texts
+    assert metrics["baseline_check"]["validation_texts"] == 8
+    assert "fixed schedule" in metrics["train"]["selection"]
