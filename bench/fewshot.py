@@ -94,14 +94,14 @@ def run_classifine(train: Any, test: Any, out: Path, name: str) -> dict[str, dic
     }
 
 
-def run_setfit(train: Any, test: Any, seed: int, minilm: Path) -> dict[str, Any]:
+def run_setfit(train: Any, test: Any, seed: int, minilm: Path, out: Path) -> dict[str, Any]:
     """SetFit 1.2 with its defaults on the same rows and the same MiniLM folder."""
     from datasets import Dataset as HFDataset
     from setfit import SetFitModel, Trainer, TrainingArguments
 
     start = time.perf_counter()
     model = SetFitModel.from_pretrained(str(minilm))
-    args = TrainingArguments(seed=seed, report_to="none", show_progress_bar=False)
+    args = TrainingArguments(output_dir=str(out), seed=seed, report_to="none", show_progress_bar=False)
     data = HFDataset.from_dict({"text": list(train.texts), "label": train.y().tolist()})
     Trainer(model=model, args=args, train_dataset=data).train()
     seconds = time.perf_counter() - start
@@ -266,7 +266,7 @@ def main() -> None:
                 results["cells"].remove(old)
                 cell |= {"setfit": old["setfit"], "setfit_from_earlier_run": True}
             else:
-                cell["setfit"] = run_setfit(rows, test, seed, minilm)
+                cell["setfit"] = run_setfit(rows, test, seed, minilm, Path(tmp) / "setfit")
             cell["load_after"] = os.getloadavg()[0]
             cell["train_seconds_ratio"] = round(
                 cell["classifine"]["train_seconds"] / cell["setfit"]["train_seconds"], 3
