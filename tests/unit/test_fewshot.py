@@ -16,7 +16,7 @@ from classifine.errors import ConfigError
 from classifine.models.zoo import resolve
 from classifine.training.head import cross_validated_c, fit_head, head_probabilities
 from classifine.training.hybrid import FIXED_WEIGHT, baseline_check, baseline_warning, decide
-from classifine.training.plan import make_plan
+from classifine.training.plan import make_plan, with_step_floor
 from classifine.training.schedule import MIN_STEPS, choose_method, select_on_validation, small_data_steps
 from fixtures_models import build_tiny_model, toy_multilabel_splits, toy_splits
 
@@ -190,3 +190,15 @@ def test_small_fine_tuning_run_trains_the_step_floor_without_choosing(
     assert metrics["history"] == []  # no evaluation during training: nothing is chosen on 8 texts
     assert metrics["baseline_check"]["validation_texts"] == 8
     assert "fixed schedule" in metrics["train"]["selection"]
+
+
+def test_step_floor_is_redecided_on_the_encoded_split_and_never_shortens_a_run(tiny: dict[str, Path]) -> None:
+    lora = make_plan(_cfg(tiny["bert"], model={"method": "lora"}), _k_splits(8))
+    assert lora.max_steps == MIN_STEPS  # estimated from 16 rows
+    long_texts = with_step_floor(lora, 2000, lambda: pytest.fail("rows alone settle it"))  # many windows
+    assert long_texts.max_steps is None and long_texts.config.train.max_steps is None
+    assert long_texts.warmup_ratio == long_texts.config.train.warmup_ratio == lora.requested_steps[1]
+    few = with_step_floor(lora, 16, lambda: 1)
+    assert few.max_steps == few.config.train.max_steps == MIN_STEPS and "raised to 100" in few.schedule
+    fixed = make_plan(_cfg(tiny["bert"], model={"method": "lora"}, train={"max_steps": 7}), _k_splits(8))
+    assert with_step_floor(fixed, 16, lambda: 1).max_steps == 7

@@ -46,7 +46,7 @@ from classifine.training.callbacks import (
 )
 from classifine.training.hybrid import HybridDecision, baseline_check, baseline_warning, decide
 from classifine.training.losses import make_loss
-from classifine.training.plan import TrainPlan, make_plan, with_batching
+from classifine.training.plan import TrainPlan, make_plan, with_batching, with_step_floor
 from classifine.training.runs import seconds_before, start_point, work_dir_for
 from classifine.training.schedule import EMBEDDING_METHODS
 
@@ -307,6 +307,7 @@ def _prepare(splits: DatasetSplits, plan: TrainPlan) -> _Parts:
         if distributed.world().distributed
         else with_batching(plan, train_enc.lengths())
     )
+    plan = with_step_floor(plan, len(train_enc), lambda: _steps_per_epoch(plan, train_enc))
     logger.info(
         "model %s (%s, %s), max_length %d (%s), %d train / %d validation windows, precision %s, lr %g, %s",
         plan.spec.name,
@@ -324,6 +325,15 @@ def _prepare(splits: DatasetSplits, plan: TrainPlan) -> _Parts:
     if plan.max_train_minutes and len(splits.test):
         parts.test_tokens = _estimated_tokens(splits, train_enc)
     return parts
+
+
+def _steps_per_epoch(plan: TrainPlan, train: tdata.Encoded) -> int:
+    """Optimizer steps in one epoch of ``train``: token-budget batches counted, or rows / batch size."""
+    if not plan.batch_tokens:
+        return -(-len(train) // plan.batch_size)
+    chunk = 50 * plan.batch_size  # as _Parts.train_dataset sorts
+    batches = tdata.TokenBatches(train, plan.batch_tokens, plan.max_batch_rows, plan.seed, chunk=chunk)
+    return max(1, len(batches))
 
 
 def _estimated_tokens(splits: DatasetSplits, train: tdata.Encoded) -> float:

@@ -15,7 +15,8 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,7 @@ from classifine.models.zoo import ModelSpec, resolve
 from classifine.training.schedule import (
     EMBEDDING_METHODS,
     FEWSHOT_HEAD_C,
+    MIN_STEPS,
     FewshotSettings,
     choose_method,
     fewshot_settings,
@@ -93,6 +95,7 @@ class TrainPlan:
     attention_dropout: float | None  # None: the model's own
     multi_label: bool
     labels: tuple[str, ...]
+    requested_steps: tuple[int | None, float] = (None, 0.06)  # the config's max_steps and warmup_ratio
 
     @property
     def max_batch_rows(self) -> int:
@@ -224,6 +227,32 @@ def with_batching(plan: TrainPlan, lengths: Sequence[int]) -> TrainPlan:
     return replace(plan, batch_tokens=tokens, config=cfg)
 
 
+def with_step_floor(plan: TrainPlan, windows: int, steps_per_epoch: Callable[[], int]) -> TrainPlan:
+    """Re-decide the small-data step floor from the encoded training split (a no-op for few-shot).
+
+    :func:`make_plan` estimates steps from rows; windows (long texts) and token-budget batches are
+    known only once the split is encoded, and the floor must never shorten a run. ``steps_per_epoch``
+    is called only when the rows alone cannot settle it.
+
+    Example:
+        >>> with_step_floor(plan, 48, lambda: 3).max_steps  # 3 epochs of 3 steps: the floor
+        100
+    """
+    from dataclasses import replace
+
+    max_steps, warmup = plan.requested_steps
+    if plan.fewshot is not None or max_steps:
+        return plan
+    cfg = plan.config.model_copy(deep=True)
+    cfg.train.max_steps, cfg.train.warmup_ratio = None, warmup
+    rows_per_step = plan.max_batch_rows if plan.batch_tokens else plan.batch_size
+    surely_enough = math.ceil(plan.epochs * windows / rows_per_step) >= MIN_STEPS
+    per_epoch = math.ceil(windows / plan.batch_size) if surely_enough else steps_per_epoch()
+    steps, warmup, note = small_data_steps(cfg, windows, per_epoch)
+    cfg.train.max_steps, cfg.train.warmup_ratio = steps, warmup
+    return replace(plan, max_steps=steps, warmup_ratio=warmup, schedule=note, config=cfg)
+
+
 def make_plan(cfg: Config, splits: DatasetSplits) -> TrainPlan:
     """Resolve ``cfg`` against the data and the machine into a :class:`TrainPlan`.
 
@@ -284,6 +313,7 @@ def make_plan(cfg: Config, splits: DatasetSplits) -> TrainPlan:
         threshold=t.threshold,
         tune_thresholds=t.tune_thresholds,
         max_train_minutes=t.max_train_minutes,
+        requested_steps=(t.max_steps, t.warmup_ratio),
         group_by_length=t.group_by_length,
         attention_dropout=_attention_dropout(cfg, method),
         multi_label=multi,

@@ -137,11 +137,14 @@ def select_on_validation(cfg: Config, splits: DatasetSplits) -> tuple[bool, str]
     return True, f"validation ({n} texts)"
 
 
-def small_data_steps(cfg: Config, n_train_windows: int) -> tuple[int | None, float, str]:
+def small_data_steps(
+    cfg: Config, n_train_windows: int, steps_per_epoch: int | None = None
+) -> tuple[int | None, float, str]:
     """``(max_steps, warmup_ratio, note)`` of a fine-tuning run: a floor of :data:`MIN_STEPS` steps.
 
     ``train.max_steps`` set in the config wins; otherwise a run whose epochs give fewer than
     :data:`MIN_STEPS` optimizer steps trains :data:`MIN_STEPS` steps with a longer warmup.
+    ``steps_per_epoch``: the real count once batches are known (default: windows / batch size).
 
     Example:
         >>> small_data_steps(cfg, 48)
@@ -150,7 +153,7 @@ def small_data_steps(cfg: Config, n_train_windows: int) -> tuple[int | None, flo
     t = cfg.train
     if t.max_steps:
         return t.max_steps, t.warmup_ratio, f"{t.max_steps} steps (set in the config)"
-    per_epoch = math.ceil(n_train_windows / t.batch_size)
+    per_epoch = steps_per_epoch or math.ceil(n_train_windows / t.batch_size)
     planned = math.ceil(t.epochs * per_epoch)
     if planned >= MIN_STEPS:
         return None, t.warmup_ratio, f"{t.epochs:g} epochs ({planned} steps)"
