@@ -100,6 +100,7 @@ def _training_args(plan: TrainPlan, work: Path, has_eval: bool) -> Any:
 
     strategy = "steps" if plan.eval_every else "epoch"
     sel = plan.selection
+    choose = has_eval and sel.on_validation  # a small validation split is evaluated, never chosen by
     budgeted = bool(plan.batch_tokens)  # datasets of whole batches: the loader takes one at a time
     sampling = "sequential" if budgeted else "group_by_length" if plan.group_by_length else "random"
     return TrainingArguments(
@@ -117,9 +118,9 @@ def _training_args(plan: TrainPlan, work: Path, has_eval: bool) -> Any:
         save_strategy=strategy,
         save_steps=plan.eval_every or 500,
         save_total_limit=2,
-        load_best_model_at_end=has_eval,
-        metric_for_best_model=sel.metric if has_eval else None,
-        greater_is_better=sel.higher_is_better if has_eval else None,
+        load_best_model_at_end=choose,
+        metric_for_best_model=sel.metric if choose else None,
+        greater_is_better=sel.higher_is_better if choose else None,
         train_sampling_strategy=sampling,
         bf16=plan.precision == "bf16",
         use_cpu=not torch.cuda.is_available(),
@@ -149,7 +150,7 @@ def _make_trainer(
 ) -> Any:
     from transformers import EarlyStoppingCallback, PrinterCallback, Trainer
 
-    has_eval = len(parts.val) > 0 and plan.selection.on_validation  # a small split only reports
+    has_eval = len(parts.val) > 0
     sel = plan.selection
     train_ds = parts.train_dataset()
     # token-budget batches: rows / batches; fixed batches: batch_size (the last one may be smaller)
@@ -171,7 +172,7 @@ def _make_trainer(
         ),
         StateCallback(budget.seconds_before),
     ]
-    if sel.patience is not None and has_eval:
+    if sel.patience is not None and has_eval and sel.on_validation:  # a small split only reports
         callbacks.append(EarlyStoppingCallback(sel.patience, sel.min_delta))
     planner = None
     if schedule is not None and plan.max_train_minutes:
