@@ -31,7 +31,7 @@ import numpy as np
 from classifine.artifact import ArtifactMeta, atomic_dir, library_versions, write_json
 from classifine.config import Config
 from classifine.data.dataset import DatasetSplits
-from classifine.errors import ClassifineError, DataError, ModelError
+from classifine.errors import ClassifineError, ConfigError, DataError, ModelError
 from classifine.evaluation.metrics import headline_metrics
 from classifine.models.build import build_for_training, hf_progress, save_trained
 from classifine.models.tfidf import TFIDF_FOLDER, FittedTfidf, fit_tfidf, mix_probabilities
@@ -391,6 +391,12 @@ def fit(
         if plan.method in EMBEDDING_METHODS:
             from classifine.training.fewshot import fit_embedding
 
+            if distributed.world().distributed:
+                raise ConfigError(
+                    f"model.method '{plan.method}' trains in one process ({plan.method_reason})",
+                    where="train --nproc",
+                    hint="drop --nproc, or set model.method=lora or full for data-parallel training",
+                )
             return fit_embedding(
                 splits, plan, run_dir, progress=progress, callbacks=callbacks, snapshot=snapshot,
                 clock_start=budget.clock_start,
