@@ -55,11 +55,12 @@ def test_auto_method_goes_by_rows_per_class_and_family(tiny: dict[str, Path]) ->
 
 
 def test_small_data_counts_steps_and_validation_only_reports() -> None:
-    cfg = config_from_dict({"train": {"epochs": 3, "batch_size": 16}})
+    cfg = config_from_dict({"train": {"batch_size": 16}})  # the default 3 epochs
     steps, warmup, note = small_data_steps(cfg, 48)
     assert steps == MIN_STEPS and warmup >= 0.1 and "9 steps" in note
     assert small_data_steps(cfg, 5000)[0] is None  # enough steps: epochs as configured
     assert small_data_steps(config_from_dict({"train": {"max_steps": 7}}), 48)[0] == 7
+    assert small_data_steps(config_from_dict({"train": {"epochs": 3}}), 48)[0] is None  # asked for: kept
     assert select_on_validation(cfg, _k_splits(8, n_val=6)) == (
         False, "fixed schedule: 6 validation texts (< 100) are reported on, not used to choose",
     )  # fmt: skip
@@ -184,7 +185,7 @@ def test_small_fine_tuning_run_trains_the_step_floor_without_choosing(
     tiny: dict[str, Path], tmp_path: Path
 ) -> None:
     splits = _k_splits(8, n_val=8)
-    cfg = _cfg(tiny["bert"], model={"method": "full"}, train={"epochs": 1, "learning_rate": 1e-3})
+    cfg = _cfg(tiny["bert"], model={"method": "full"}, train={"learning_rate": 1e-3})  # default 3 epochs
     metrics = _fit(splits, cfg, tmp_path / "full")
     assert metrics["train"]["global_step"] == MIN_STEPS and metrics["best_checkpoint"] is None
     # validation is evaluated and reported as training goes; 8 texts choose nothing: the last step is served

@@ -142,8 +142,8 @@ def small_data_steps(
 ) -> tuple[int | None, float, str]:
     """``(max_steps, warmup_ratio, note)`` of a fine-tuning run: a floor of :data:`MIN_STEPS` steps.
 
-    ``train.max_steps`` set in the config wins; otherwise a run whose epochs give fewer than
-    :data:`MIN_STEPS` optimizer steps trains :data:`MIN_STEPS` steps with a longer warmup.
+    ``train.max_steps`` or ``train.epochs`` set in the config wins; otherwise a run whose epochs
+    give fewer than :data:`MIN_STEPS` optimizer steps trains :data:`MIN_STEPS` with a longer warmup.
     ``steps_per_epoch``: the real count once batches are known (default: windows / batch size).
 
     Example:
@@ -153,6 +153,8 @@ def small_data_steps(
     t = cfg.train
     if t.max_steps:
         return t.max_steps, t.warmup_ratio, f"{t.max_steps} steps (set in the config)"
+    if "epochs" in t.model_fields_set:  # asked for in so many words: no floor
+        return None, t.warmup_ratio, f"{t.epochs:g} epochs (set in the config)"
     per_epoch = steps_per_epoch or math.ceil(n_train_windows / t.batch_size)
     planned = math.ceil(t.epochs * per_epoch)
     if planned >= MIN_STEPS:
