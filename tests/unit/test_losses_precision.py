@@ -165,10 +165,10 @@ def test_qlora_on_cpu_says_what_to_do(tmp_path: Path) -> None:
 def test_run_folder_naming_and_resume_lookup(tmp_path: Path) -> None:
     cfg = config_from_dict({"data": {"source": "sms-spam"}, "output": {"dir": str(tmp_path)}})
     run = run_folder(cfg)
-    assert run.parent == tmp_path and run.name.startswith("sms-spam-minilm-l6-lora-")
-    work = work_dir_for(tmp_path / "sms-spam-minilm-l6-lora-20260101-000000")
+    assert run.parent == tmp_path and run.name.startswith("sms-spam-minilm-l6-auto-")
+    work = work_dir_for(tmp_path / "sms-spam-minilm-l6-auto-20260101-000000")
     work.mkdir()
-    assert run_folder(cfg, resume=True).name == "sms-spam-minilm-l6-lora-20260101-000000"
+    assert run_folder(cfg, resume=True).name == "sms-spam-minilm-l6-auto-20260101-000000"
     named = config_from_dict({"output": {"dir": str(tmp_path), "name": "mine"}})
     assert run_folder(named) == tmp_path / "mine"
 
