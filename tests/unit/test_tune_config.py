@@ -20,9 +20,9 @@ from classifine.experiments.space import (
     parse_space,
     trial_budget,
 )
-from classifine.experiments.worker import PruningCallback
 from classifine.experiments.tracking import clean_key, flatten, make_tracker, tracker_names
 from classifine.experiments.tracking.runs import trainer_metrics
+from classifine.experiments.worker import PruningCallback
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
