@@ -16,6 +16,7 @@ cores slow every step, and can make the per-trial safety cap (``tune.trial_minut
 before its epochs (``epochs_trained`` per trial shows it).
 
 Run:  python bench/tune.py [--trials 12] [--workers 2] [--skip-full-default] [--set KEY=VALUE]
+      [--full-default-before HH:MM]
 """
 
 from __future__ import annotations
@@ -215,6 +216,14 @@ def _table(result: dict[str, Any]) -> None:
     )
 
 
+def _too_late(hhmm: str | None) -> bool:
+    if not hhmm:
+        return False
+    now = time.gmtime()
+    hour, minute = (int(x) for x in hhmm.split(":"))
+    return (now.tm_hour, now.tm_min) >= (hour, minute)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=12)
@@ -222,6 +231,11 @@ def main() -> None:
     parser.add_argument("--out-dir", default=str(ROOT / "bench" / "runs"))
     parser.add_argument(
         "--skip-full-default", action="store_true", help="Skip step 3 (the 10-epoch default run)."
+    )
+    parser.add_argument(
+        "--full-default-before",
+        metavar="HH:MM",
+        help="Skip step 3 when step 2 ends after this UTC time (a shared machine's time slot).",
     )
     parser.add_argument("--results", default=str(RESULTS), help="Where the JSON results go.")
     parser.add_argument(
@@ -247,9 +261,16 @@ def main() -> None:
     _write(result, path)
     result["refits"] = run_refits(out_dir, args.trials, extra)
     _write(result, path)
-    if not args.skip_full_default:
+    skip = args.skip_full_default or _too_late(args.full_default_before)
+    if skip:
+        result["default_full_budget_skipped"] = (
+            "--skip-full-default"
+            if args.skip_full_default
+            else (f"step 2 ended after {args.full_default_before} UTC")
+        )
+    else:
         result["default_full_budget"] = run_full_default(out_dir, extra)
-    result["complete"] = not args.skip_full_default and not extra
+    result["complete"] = not skip and not extra
     result["load_average_after"] = _load()
     _write(result, path)
     _table(result)
