@@ -110,20 +110,30 @@ def test_the_baseline_is_the_configs_own_point_of_the_space_or_a_clear_error() -
         "model.lora.target_modules": ["all-linear", "attention"],
         "train.class_weights": ["auto", "none"],
     }
-    assert baseline_labels(_cfg(space)) == {
+
+    def lora(space: dict[str, Any], **tune: Any) -> Config:
+        raw = {"data": {"source": "trec-6"}, "model": {"method": "lora"}, "tune": {"space": space, **tune}}
+        return config_from_dict(raw)
+
+    # with method auto the default learning rate depends on the data: no baseline unless it is set
+    assert baseline_labels(_cfg(space)) is None
+    assert baseline_labels(lora(space)) == {
         "train.learning_rate": 1e-3,
         "model.lora.r": 8,
         "model.lora.target_modules": "attention",
         "train.class_weights": "none",
     }
-    assert baseline_labels(_cfg(space, baseline=False)) is None
+    assert baseline_labels(lora(space, baseline=False)) is None
     outside = {**space, "model.lora.r": [4, 16]}
-    assert baseline_labels(_cfg(outside)) is None  # unset: no baseline when the config is not in the space
-    assert "the config's own model.lora.r (8) is outside its space" in _error(outside, baseline=True)
+    assert baseline_labels(lora(outside)) is None  # unset: no baseline when the config is not in the space
+    with pytest.raises(ConfigError, match=r"the config's own model.lora.r \(8\) is outside its space"):
+        lora(outside, baseline=True)
     off_step = {**space, "model.lora.r": {"low": 3, "high": 15, "step": 4}}  # 3, 7, 11, 15
-    assert "model.lora.r (8) is outside" in _error(off_step, baseline=True)
+    with pytest.raises(ConfigError, match=r"model.lora.r \(8\) is outside"):
+        lora(off_step, baseline=True)
     low_lr = {**space, "train.learning_rate": {"low": 1e-2, "high": 1e-1}}
-    assert "train.learning_rate (0.001) is outside" in _error(low_lr, baseline=True)
+    with pytest.raises(ConfigError, match=r"train.learning_rate \(0.001\) is outside"):
+        lora(low_lr, baseline=True)
 
 
 def test_the_trial_budget_sets_epochs_and_minutes_unless_searched() -> None:

@@ -222,7 +222,8 @@ def _base_value(cfg: Config, key: str) -> Any:
     node: Any = cfg.model_dump(mode="json")
     for part in key.split("."):
         node = node.get(part) if isinstance(node, dict) else None
-    if node is None and key == "train.learning_rate":
+    if node is None and key == "train.learning_rate" and cfg.model.method != "auto":
+        # (with method auto the default step depends on the data, so it is not known here)
         from classifine.config import default_learning_rate
 
         return default_learning_rate(cfg.model.method)
