@@ -206,7 +206,11 @@ TUNE_METRICS = ("macro_f1", "accuracy", "micro_f1", "loss")
 class TuneConfig(_Section):
     """Hyperparameter search: ``space`` maps dotted config keys to choices or ranges.
 
-    The objective is always measured on the validation split.
+    The objective is always measured on the validation split. Every trial trains under the same
+    budget: ``trial_epochs`` (sets ``train.epochs``) and ``trial_minutes`` (sets
+    ``train.max_train_minutes``, a cap). ``baseline`` enqueues the config's own values as the first
+    trial, so the default is measured under that budget too and a winner must beat it there:
+    ``None`` does so when those values lie in the space, ``True`` requires it, ``False`` skips it.
     """
 
     space: dict[str, list[Any] | SearchRange] = Field(default_factory=dict)
@@ -218,6 +222,8 @@ class TuneConfig(_Section):
     warmup_evals: int = Field(0, ge=0)
     trials: int = Field(20, ge=1)
     trial_minutes: float | None = Field(None, gt=0)
+    trial_epochs: float | None = Field(None, gt=0)
+    baseline: bool | None = None
     timeout_minutes: float | None = Field(None, gt=0)
     study: str | None = None
     storage: str | None = None

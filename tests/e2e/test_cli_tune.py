@@ -201,6 +201,51 @@ def test_killed_trial_is_marked_failed_and_replaced_on_resume(
     assert "no heartbeat" in study.user_attrs[f"lost_trial_{killed}"]
 
 
+def test_the_baseline_runs_first_under_the_trial_budget_and_is_refit_beside_the_best(
+    tiny_bert: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The config's own learning rate (1e-6) cannot learn the task; the grid's other point can.
+    cfg = write_config(
+        tmp_path,
+        tiny_bert,
+        epochs=6,
+        sampler="grid",
+        baseline=True,
+        trial_epochs=4,
+        space={"train.learning_rate": [0.01, 1.0e-6], "train.batch_size": [8]},
+    )
+    raw = yaml.safe_load(cfg.read_text())
+    raw["train"].update(learning_rate=1.0e-6, batch_size=8)
+    raw["model"]["hybrid"] = "off"  # the transformer's own score (TF-IDF alone solves the toy task)
+    cfg.write_text(yaml.safe_dump(raw))
+    assert main(["tune", str(cfg), "--trials", "2", "--refit"]) == 0
+    out = capsys.readouterr().out
+    study_dir = tmp_path / "runs" / "tune"
+    trials = load_trials(sqlite_url(tmp_path, "tune"), "tune")
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    base, other = trials
+    assert base.user_attrs["baseline"] and not other.user_attrs.get("baseline")
+    assert base.params == {"train.learning_rate": 1e-6, "train.batch_size": 8}
+    assert other.params["train.learning_rate"] == 0.01 and other.value > base.value  # type: ignore[operator]
+    for t in trials:  # every trial trained the study's budget (4 epochs), not the config's 6
+        metrics = json.loads((study_dir / f"trial-{t.number}" / "metrics.json").read_text())
+        assert metrics["train"]["epochs"] == pytest.approx(4.0)
+    summary = json.loads((study_dir / "summary.json").read_text())
+    verdict = summary["baseline"]
+    assert verdict["number"] == 0 and verdict["best_beats_baseline"] is True
+    assert verdict["gain"] == pytest.approx(other.value - base.value, abs=1e-6)  # type: ignore[operator]
+    assert summary["budget"] == {"trial_epochs": 4.0, "trial_minutes": None}
+    assert summary["refit"]["trial"] == 1 and summary["refit_baseline"]["trial"] == 0
+    for key in ("refit", "refit_baseline"):  # both refits: same budget, scored once on test
+        assert summary[key]["epochs"] == pytest.approx(4.0) and 0 <= summary[key]["test"]["macro_f1"] <= 1
+    assert summary["refit"]["test"]["macro_f1"] > summary["refit_baseline"]["test"]["macro_f1"]
+    assert yaml.safe_load((study_dir / "best.yaml").read_text())["train"]["epochs"] == 4.0
+    assert "0 (baseline)" in out and "trial 0, validation macro_f1" in out and "the best beats it by +" in out
+    assert "refit of the baseline (trial 0) on test: accuracy" in out
+    report = (study_dir / "report.html").read_text()
+    assert "Baseline (the config's own values, same budget)" in report and "Refits" in report
+
+
 def _two_workers(cfg: Path, url: str, name: str, n: int) -> list[optuna.trial.FrozenTrial]:
     args = [
         "--quiet",

@@ -11,9 +11,18 @@ import yaml
 
 from classifine.config import Config, SearchRange, config_from_dict, load_config
 from classifine.errors import ConfigError
-from classifine.experiments.space import check_key, config_keys, config_with, grid_points, parse_space
+from classifine.experiments.space import (
+    baseline_labels,
+    check_key,
+    config_keys,
+    config_with,
+    grid_points,
+    parse_space,
+    trial_budget,
+)
 from classifine.experiments.tracking import clean_key, flatten, make_tracker, tracker_names
 from classifine.experiments.tracking.runs import trainer_metrics
+from classifine.experiments.worker import PruningCallback
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
@@ -94,6 +103,73 @@ def test_bad_keys_and_values_fail_with_the_nearest_key_or_the_reason() -> None:
         check_key("train.nope")
 
 
+def test_the_baseline_is_the_configs_own_point_of_the_space_or_a_clear_error() -> None:
+    space = {
+        "train.learning_rate": {"low": 1e-4, "high": 1e-2, "log": True},
+        "model.lora.r": {"low": 4, "high": 16, "step": 4},
+        "model.lora.target_modules": ["all-linear", "attention"],
+        "train.class_weights": ["auto", "none"],
+    }
+
+    def lora(space: dict[str, Any], **tune: Any) -> Config:
+        raw = {"data": {"source": "trec-6"}, "model": {"method": "lora"}, "tune": {"space": space, **tune}}
+        return config_from_dict(raw)
+
+    # with method auto the default learning rate depends on the data: no baseline unless it is set
+    assert baseline_labels(_cfg(space)) is None
+    assert baseline_labels(lora(space)) == {
+        "train.learning_rate": 1e-3,
+        "model.lora.r": 8,
+        "model.lora.target_modules": "attention",
+        "train.class_weights": "none",
+    }
+    assert baseline_labels(lora(space, baseline=False)) is None
+    outside = {**space, "model.lora.r": [4, 16]}
+    assert baseline_labels(lora(outside)) is None  # unset: no baseline when the config is not in the space
+    with pytest.raises(ConfigError, match=r"the config's own model.lora.r \(8\) is outside its space"):
+        lora(outside, baseline=True)
+    off_step = {**space, "model.lora.r": {"low": 3, "high": 15, "step": 4}}  # 3, 7, 11, 15
+    with pytest.raises(ConfigError, match=r"model.lora.r \(8\) is outside"):
+        lora(off_step, baseline=True)
+    low_lr = {**space, "train.learning_rate": {"low": 1e-2, "high": 1e-1}}
+    with pytest.raises(ConfigError, match=r"train.learning_rate \(0.001\) is outside"):
+        lora(low_lr, baseline=True)
+
+
+def test_the_trial_budget_sets_epochs_and_minutes_unless_searched() -> None:
+    cfg = _cfg({"model.lora.r": [8]}, trial_epochs=2, trial_minutes=5)
+    raw = trial_budget(cfg, {"train": {"epochs": 10}}, {})
+    assert raw["train"] == {"epochs": 2, "max_train_minutes": 5}
+    searched = trial_budget(cfg, {"train": {"epochs": 10}}, {"train.epochs": 4})
+    assert searched["train"] == {"epochs": 10, "max_train_minutes": 5}  # the searched value is set later
+    assert trial_budget(_cfg({"model.lora.r": [8]}), {"train": {}}, {}) == {"train": {}}
+
+
+class _Step:
+    global_step = 0
+
+
+def test_the_baseline_trial_reports_every_score_but_is_never_pruned() -> None:
+    study = optuna.create_study(
+        direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0)
+    )
+    good = study.ask()
+    good.report(0.9, 1)
+    study.tell(good, 0.9)
+    state = _Step()
+    for prune in (False, True):
+        trial = study.ask()
+        callback = PruningCallback(trial, "macro_f1", prune=prune)
+        state.global_step += 1
+        if prune:
+            with pytest.raises(optuna.TrialPruned, match="validation macro_f1 0.1000"):
+                callback.on_evaluate(None, state, None, metrics={"eval_macro_f1": 0.1})
+        else:
+            callback.on_evaluate(None, state, None, metrics={"eval_macro_f1": 0.1})
+            assert trial.should_prune()  # the pruner would stop it; the baseline runs on
+        assert study.trials[trial.number].intermediate_values == {1: 0.1}
+
+
 def test_grid_enumerates_choices_and_stepped_ranges_in_a_seeded_order() -> None:
     cfg = _cfg({"model.lora.r": [4, 8], "train.weight_decay": {"low": 0.0, "high": 0.1, "step": 0.05}})
     assert cfg.tune is not None
@@ -122,7 +198,20 @@ def test_space_keys_from_the_command_line_keep_their_dots(tmp_path: Path) -> Non
 
 def test_example_configs_validate_and_runs_keep_no_tune_section() -> None:
     cfg = load_config(EXAMPLES / "tune-trec-6.yaml")
-    assert cfg.tune is not None and cfg.tune.trial_minutes and len(cfg.tune.space) >= 6
+    assert cfg.tune is not None and cfg.tune.trial_epochs and cfg.tune.trial_minutes and cfg.tune.baseline
+    # outside tune: the study's config is the default trec-6 config, so its baseline trial measures it
+    tuned, default = (
+        cfg.model_dump(mode="json"),
+        load_config(EXAMPLES / "trec-6.yaml").model_dump(mode="json"),
+    )
+    for section in ("data", "model", "train"):
+        assert tuned[section] == default[section], section
+    assert baseline_labels(cfg) == {
+        "train.learning_rate": 1e-3,  # unset in the config: LoRA's default step
+        "model.lora.target_modules": "attention",  # the config's auto
+        "model.lora.r": 8,
+        "model.lora.alpha": 16,
+    }
     assert "tune" not in yaml.safe_load(Config().to_yaml())
     for path in sorted((EXAMPLES / "compare").glob("*.yaml")):
         compared = load_config(path)

@@ -42,7 +42,9 @@ def tune_command(
     join: bool = typer.Option(
         False, "--join", help="Run trials of an existing study (needs --storage and --study, no CONFIG)."
     ),
-    refit: bool = typer.Option(False, "--refit", help="Retrain the best config; score it once on test."),
+    refit: bool = typer.Option(
+        False, "--refit", help="Retrain the best config (and the baseline's) and score each once on test."
+    ),
     track: str | None = typer.Option(
         None, "--track", help="Log trials to none, mlflow, wandb or tensorboard."
     ),
@@ -113,13 +115,23 @@ def _print(result: TuneResult) -> None:
     if best:
         typer.echo(f"best: trial {best['number']}, validation {summary['metric']} {best['value']:.4f}")
         typer.echo(f"best config: {summary['best_config']}")
-    refit = summary.get("refit")
-    if refit and refit.get("test"):
-        test = refit["test"]
-        shown = ", ".join(
-            f"{k} {test[k]:.4f}" for k in ("accuracy", "macro_f1", "tfidf_macro_f1") if k in test
+    base = summary.get("baseline")
+    if base and base.get("value") is not None:
+        verdict = (
+            f"the best beats it by {base['gain']:+.4f}" if base["best_beats_baseline"] else "no trial beat it"
         )
-        typer.echo(f"refit of trial {refit['trial']} on test: {shown} ({refit['run']})")
+        typer.echo(
+            f"baseline (the config's own values, same budget): trial {base['number']}, "
+            f"validation {summary['metric']} {base['value']:.4f}; {verdict}"
+        )
+    for label, key in (("refit of the best", "refit"), ("refit of the baseline", "refit_baseline")):
+        refit = summary.get(key)
+        if refit and refit.get("test"):
+            test = refit["test"]
+            shown = ", ".join(
+                f"{k} {test[k]:.4f}" for k in ("accuracy", "macro_f1", "tfidf_macro_f1") if k in test
+            )
+            typer.echo(f"{label} (trial {refit['trial']}) on test: {shown} ({refit['run']})")
     echo(f"report: {result.report}")
     echo(f"dashboard: optuna-dashboard {summary['storage']}")
 

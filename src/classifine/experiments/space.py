@@ -205,6 +205,72 @@ def config_with(cfg: Config, values: Mapping[str, Any], source: str = "trial") -
     return config_from_dict(raw, source)
 
 
+def trial_budget(cfg: Config, raw: dict[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """Set the study's per-trial budget in a trial's ``raw`` config (unless a searched key sets it).
+
+    ``tune.trial_epochs`` sets ``train.epochs``, ``tune.trial_minutes`` ``train.max_train_minutes``.
+    """
+    assert cfg.tune is not None
+    budget = {"train.epochs": cfg.tune.trial_epochs, "train.max_train_minutes": cfg.tune.trial_minutes}
+    for key, value in budget.items():
+        if value is not None and key not in values:
+            set_dotted(raw, key, value)
+    return raw
+
+
+def _base_value(cfg: Config, key: str) -> Any:
+    node: Any = cfg.model_dump(mode="json")
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    if node is None and key == "train.learning_rate" and cfg.model.method != "auto":
+        # (with method auto the default step depends on the data, so it is not known here)
+        from classifine.config import default_learning_rate
+
+        return default_learning_rate(cfg.model.method)
+    return node
+
+
+def _label_of(param: Param, value: Any) -> tuple[bool, OptunaValue]:
+    """``(True, label)`` when the config value ``value`` is a point of ``param``'s space."""
+    if param.range is None:
+        wanted = param.decode(_label(value))
+        found = [label for label in param.labels if param.decode(label) == wanted]
+        return (True, found[0]) if found else (False, None)
+    r = param.range
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not r.low <= value <= r.high:
+        return False, None
+    if r.step is not None and abs((value - r.low) / r.step - round((value - r.low) / r.step)) > 1e-9:
+        return False, None
+    return True, int(value) if param.is_int else float(value)
+
+
+def baseline_labels(cfg: Config) -> dict[str, OptunaValue] | None:
+    """The Optuna parameters that stand for the config's own values, for the baseline trial.
+
+    None when ``tune.baseline`` is off, or unset and some searched key's value lies outside the
+    space; a ConfigError when ``tune.baseline: true`` and it does.
+
+    Example:
+        >>> baseline_labels(load_config("examples/tune-trec-6.yaml"))["model.lora.target_modules"]
+        'attention'
+    """
+    if cfg.tune is None or cfg.tune.baseline is False:
+        return None
+    labels: dict[str, OptunaValue] = {}
+    for param in parse_space(cfg.tune.space):
+        value = _base_value(cfg, param.key)
+        inside, label = _label_of(param, value)
+        if not inside:
+            if cfg.tune.baseline:
+                raise ConfigError(
+                    f"tune.baseline: the config's own {param.key} ({value!r}) is outside its space",
+                    hint=f"add it to tune.space.{param.key}, or set tune.baseline: false",
+                )
+            return None
+        labels[param.key] = label
+    return labels
+
+
 def check_space(cfg: Config) -> None:
     """Check every key and value of ``cfg.tune.space`` against the config; raise a ConfigError.
 
@@ -224,6 +290,7 @@ def check_space(cfg: Config) -> None:
                     f"tune.space.{param.key}: the value {value!r} is rejected ({exc.message})",
                     hint="remove it or change it to a value the config accepts",
                 ) from None
+    baseline_labels(cfg)
 
 
 def grid_points(params: Sequence[Param], seed: int) -> list[dict[str, OptunaValue]]:

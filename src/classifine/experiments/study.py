@@ -35,6 +35,10 @@ from classifine.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 SPEC_ATTR = "classifine"
+#: The user attribute that marks the baseline trial (the base config's own values).
+BASELINE_ATTR = "baseline"
+#: A baseline trial that failed this often (not died: failed) is not enqueued again.
+BASELINE_TRIES = 2
 SPEC_VERSION = 1
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
 # A trial counts as lost after this many missed heartbeats.
@@ -203,6 +207,31 @@ def top_up(study: optuna.Study, target: int, grid: Sequence[Mapping[str, Any]] |
     for params in fresh[: max(0, wanted)]:
         study.enqueue_trial(params)
     return min(max(0, wanted), len(fresh))
+
+
+def baseline_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    """The study's baseline trial that finished, else the one running or waiting, else None."""
+    marked = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get(BASELINE_ATTR)]
+    for states in (DONE, (TrialState.RUNNING, TrialState.WAITING)):
+        for t in marked:
+            if t.state in states:
+                return t
+    return None
+
+
+def ensure_baseline(study: optuna.Study, params: Mapping[str, Any], target: int) -> bool:
+    """Enqueue the baseline trial (``params`` fixed) unless it exists; True when it was enqueued.
+
+    On a fresh study it becomes trial 0. A baseline whose process died is enqueued again (the
+    reference must be measured), at most ``BASELINE_TRIES`` times, and never beyond ``target``.
+    """
+    trials = study.get_trials(deepcopy=False)
+    live = [t for t in trials if t.state in (*DONE, TrialState.RUNNING, TrialState.WAITING)]
+    failed = [t for t in trials if t.user_attrs.get(BASELINE_ATTR) and t.state == TrialState.FAIL]
+    if baseline_trial(study) is not None or len(failed) >= BASELINE_TRIES or len(live) >= target:
+        return False
+    study.enqueue_trial(dict(params), user_attrs={BASELINE_ATTR: True})
+    return True
 
 
 def _grid_params(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:

@@ -15,7 +15,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -34,13 +33,14 @@ from optuna.trial import TrialState
 from classifine.config import Config, config_from_dict, load_config
 from classifine.errors import ConfigError, ModelError
 from classifine.experiments import study as studies
+from classifine.experiments.refit import refit_baseline, refit_best
 from classifine.experiments.space import (
     Param,
-    decode_params,
+    baseline_labels,
     grid_points,
     parse_space,
 )
-from classifine.experiments.tune_report import TuneResult, best_config, finish, write_study
+from classifine.experiments.tune_report import TuneResult, finish, write_study
 from classifine.experiments.worker import Worker, WorkerOptions
 
 logger = logging.getLogger(__name__)
@@ -109,9 +109,15 @@ class _Queue:
     """The coordinator's top-up: keeps ``target`` trials queued, replaces failed ones, within limits."""
 
     def __init__(
-        self, study: optuna.Study, target: int, grid: list[dict[str, Any]] | None, deadline: float | None
+        self,
+        study: optuna.Study,
+        target: int,
+        grid: list[dict[str, Any]] | None,
+        deadline: float | None,
+        baseline: dict[str, Any] | None = None,
     ):
         self.study, self.target, self.grid, self.deadline = study, target, grid, deadline
+        self.baseline = baseline  # the base config's parameters: trial 0, the reference
         self.fails_at_start = self._fails()
         self.max_new_fails = max(3, target // 4)
         self.stopped = False
@@ -126,6 +132,8 @@ class _Queue:
             logger.error("more than %d trials failed: no replacements are queued", self.max_new_fails)
             self.stopped = True
             return
+        if self.baseline is not None and studies.ensure_baseline(self.study, self.baseline, self.target):
+            logger.info("queued the baseline trial: the config's own values, under the same budget")
         added = studies.top_up(self.study, self.target, self.grid)
         if added:
             logger.info("queued %d trial(s) (target %d)", added, self.target)
@@ -202,6 +210,7 @@ def tune(
     result = finish(plan.study, cfg, url, study_dir, plan.queue.target)
     if refit:
         result.summary["refit"] = refit_best(plan.study, cfg, study_dir, progress=progress)
+        result.summary["refit_baseline"] = refit_baseline(plan.study, cfg, study_dir, progress=progress)
         write_study(plan.study, study_dir, result.summary)
     _track_study(cfg, result)
     return result
@@ -264,7 +273,7 @@ def _plan(cfg: Config, name: str, url: str, study_dir: Path) -> _Plan:
         "study %s on %s: %d trials wanted, %s", name, studies.redact(url), target, studies.counts(opened)
     )
     deadline = time.time() + t.timeout_minutes * 60 if t.timeout_minutes else None
-    queue = _Queue(opened, target, grid, deadline)
+    queue = _Queue(opened, target, grid, deadline, baseline_labels(cfg))
     studies.fail_stale(opened)
     queue()
     return _Plan(opened, rdb, queue, deadline, splits)
@@ -379,35 +388,3 @@ def join(
     opened, rdb = _open(cfg, study, storage, cfg.tune.seed + offset, create=False)
     options = WorkerOptions(study_dir=Path(cfg.output.dir) / study, threads=threads, deadline=deadline)
     return Worker(opened, rdb, spec, options).loop()
-
-
-def refit_best(
-    study: optuna.Study, cfg: Config, study_dir: Path, *, progress: bool = False
-) -> dict[str, Any]:
-    """Retrain the best config into ``<study>/refit-trial-<n>`` and score it once on the test split.
-
-    A refit of the same best trial that already exists is reported, not repeated.
-    """
-    from classifine.api import train_and_evaluate
-
-    assert cfg.tune is not None
-    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        raise ModelError("no trial completed: nothing to refit", hint="run more trials")
-    best = study.best_trial
-    values = decode_params(parse_space(cfg.tune.space), best.params)
-    chosen = best_config(cfg, values, f"refit-trial-{best.number}")
-    chosen.output.dir = str(study_dir)
-    run_dir = study_dir / f"refit-trial-{best.number}"
-    metrics_file = run_dir / "metrics.json"
-    if metrics_file.is_file():
-        logger.info("the best trial %d was refit before: %s (delete it to refit again)", best.number, run_dir)
-    else:
-        train_and_evaluate(chosen, progress=progress)
-    metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
-    return {
-        "trial": best.number,
-        "run": str(run_dir),
-        "validation": metrics.get("validation", {}),
-        "test": metrics.get("test"),
-        "train_seconds": metrics.get("train", {}).get("seconds"),
-    }

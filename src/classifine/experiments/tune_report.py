@@ -28,7 +28,14 @@ from optuna.trial import TrialState
 from classifine.artifact import atomic_file, write_json, write_text
 from classifine.config import Config, config_from_dict
 from classifine.experiments import study as studies
-from classifine.experiments.space import Param, base_mapping, decode_params, parse_space, set_dotted
+from classifine.experiments.space import (
+    Param,
+    base_mapping,
+    decode_params,
+    parse_space,
+    set_dotted,
+    trial_budget,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +70,7 @@ def trial_rows(study: optuna.Study, params: Sequence[Param]) -> list[dict[str, A
                 "evaluations": len(t.intermediate_values),
                 "seconds": _seconds(t),
                 "params": decode_params(params, t.params),
+                "baseline": bool(t.user_attrs.get(studies.BASELINE_ATTR)),
                 "worker": t.user_attrs.get("worker"),
                 "error": t.user_attrs.get("error"),
             }
@@ -92,13 +100,48 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _number(row: dict[str, Any]) -> str:
+    return f"{row['number']} (baseline)" if row.get("baseline") else str(row["number"])
+
+
+def baseline_verdict(study: optuna.Study, params: Sequence[Param]) -> dict[str, Any] | None:
+    """The baseline trial (the config's own values) and whether the best trial beat it; None without one.
+
+    ``best_beats_baseline`` is True only when another trial scored strictly better under the same
+    budget; ``gain`` is best minus baseline (in the direction's sense, positive = better).
+
+    Example:
+        >>> baseline_verdict(study, params)["best_beats_baseline"]  # doctest: +SKIP
+        True
+    """
+    base = studies.baseline_trial(study)
+    if base is None:
+        return None
+    out: dict[str, Any] = {
+        "number": base.number,
+        "state": base.state.name.lower(),
+        "value": base.value,
+        "params": decode_params(params, base.params),
+        "best_beats_baseline": None,
+        "gain": None,
+    }
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if base.state == TrialState.COMPLETE and base.value is not None and complete:
+        best = study.best_trial
+        sign = 1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else -1.0
+        gain = sign * (float(best.value or 0.0) - base.value)
+        out["gain"] = round(gain, 6)
+        out["best_beats_baseline"] = best.number != base.number and gain > 0
+    return out
+
+
 def trials_table(summary: dict[str, Any]) -> str:
     """The trials as a fixed-width table, best first (finished trials), then the rest by number."""
     keys = list(summary["space"])
     headers = ["trial", "state", summary["metric"], "epochs", "seconds", *keys]
     rows = [
         [
-            str(r["number"]),
+            _number(r),
             r["state"],
             _cell(r["value"]),
             str(r["evaluations"]),
@@ -185,13 +228,44 @@ def _trials_html(summary: dict[str, Any]) -> list[str]:
     keys = list(summary["space"])
     ordered = _ordered(summary)
     rows = [
-        [str(r["number"]), r["state"], _cell(r["value"]), str(r["evaluations"]), _cell(r["seconds"]),
+        [_number(r), r["state"], _cell(r["value"]), str(r["evaluations"]), _cell(r["seconds"]),
          *(_cell(r["params"].get(k)) for k in keys)]
         for r in ordered
     ]  # fmt: skip
     classes = [{"pruned": "pruned", "fail": "fail"}.get(r["state"], "") for r in ordered]
     headers = ["trial", "state", summary["metric"], "epochs", "seconds", *keys]
     return ["<h2>Trials</h2>", f'<div class="wide">{_table_html(headers, rows, classes)}</div>']
+
+
+def _baseline_html(summary: dict[str, Any]) -> list[str]:
+    base = summary.get("baseline")
+    if not base or base.get("value") is None:
+        return []
+    verdict = (
+        f"the best trial beats it by {base['gain']:+.4f}"
+        if base["best_beats_baseline"]
+        else "no trial beat it: the best config is the config itself"
+    )
+    return [
+        f"<p>Baseline (the config's own values, same budget): trial {base['number']}, "
+        f"validation {html.escape(summary['metric'])} {base['value']:.4f}; {verdict}.</p>"
+    ]
+
+
+def _refit_html(summary: dict[str, Any]) -> list[str]:
+    rows = []
+    for label, key in (("best config", "refit"), ("baseline", "refit_baseline")):
+        refit = summary.get(key)
+        if refit and refit.get("test"):
+            test = refit["test"]
+            rows.append(
+                [f"{label} (trial {refit['trial']})"]
+                + [_cell(test.get(m)) for m in ("accuracy", "macro_f1", "micro_f1")]
+            )
+    if not rows:
+        return []
+    headers = ["refit, scored once on test", "accuracy", "macro_f1", "micro_f1"]
+    return ["<h2>Refits</h2>", _table_html(headers, rows)]
 
 
 def render_html(summary: dict[str, Any], plots: Sequence[tuple[str, str, str]]) -> str:
@@ -211,11 +285,8 @@ def render_html(summary: dict[str, Any], plots: Sequence[tuple[str, str, str]]) 
         )
         rows = [[k, _cell(v)] for k, v in best["params"].items()]
         parts.append(_table_html(["parameter", "best value"], rows))
-    refit = summary.get("refit")
-    if refit:
-        test = refit.get("test", {})
-        shown = ", ".join(f"{k} {_cell(v)}" for k, v in test.items())
-        parts.append(f"<h2>Refit of the best config, scored once on test</h2><p>{html.escape(shown)}</p>")
+    parts += _baseline_html(summary)
+    parts += _refit_html(summary)
     parts += _trials_html(summary)
     if summary.get("importances"):
         parts.append("<h2>Parameter importances (fANOVA)</h2>")
@@ -243,13 +314,12 @@ def write_report(study: optuna.Study, folder: Path, summary: dict[str, Any]) -> 
 
 
 def best_config(cfg: Config, values: dict[str, Any], name: str) -> Config:
-    """The base config with the best trial's values (and its time budget), named ``name``."""
+    """The base config with a trial's values and the study's per-trial budget, named ``name``."""
     assert cfg.tune is not None
     raw = base_mapping(cfg)
     for key, value in values.items():
         set_dotted(raw, key, value)
-    if cfg.tune.trial_minutes is not None and "train.max_train_minutes" not in values:
-        set_dotted(raw, "train.max_train_minutes", cfg.tune.trial_minutes)
+    trial_budget(cfg, raw, values)
     set_dotted(raw, "output.name", name)
     return config_from_dict(raw, "best config")
 
@@ -275,8 +345,10 @@ def finish(study: optuna.Study, cfg: Config, url: str, study_dir: Path, target: 
         "target_trials": target,
         "counts": studies.counts(study),
         "space": _space_summary(cfg),
+        "budget": {"trial_epochs": t.trial_epochs, "trial_minutes": t.trial_minutes},
         "best": None,
         "best_config": None,
+        "baseline": baseline_verdict(study, params),
         "importances": importances,
         "importances_note": note,
         "trials": trial_rows(study, params),

@@ -33,7 +33,7 @@ from classifine.config import Config, config_from_dict
 from classifine.data.dataset import DatasetSplits
 from classifine.errors import ModelError
 from classifine.experiments import study as studies
-from classifine.experiments.space import Param, base_mapping, parse_space, set_dotted
+from classifine.experiments.space import Param, base_mapping, parse_space, set_dotted, trial_budget
 
 logger = logging.getLogger(__name__)
 
@@ -42,12 +42,13 @@ class PruningCallback(TrainerCallback):
     """Report each validation score to the trial and stop the run when the pruner says so.
 
     Steps are evaluation counts (1 = after the first epoch), so trials with different batch
-    sizes are compared at the same epoch.
+    sizes are compared at the same epoch. The baseline trial is never stopped: it is the reference.
     """
 
-    def __init__(self, trial: optuna.Trial, metric: str) -> None:
+    def __init__(self, trial: optuna.Trial, metric: str, *, prune: bool = True) -> None:
         self.trial = trial
         self.metric = metric
+        self.prune = prune  # False: report the scores (the pruner compares others to them), never stop
         self.evals = 0
         self.last_step = -1
 
@@ -62,7 +63,7 @@ class PruningCallback(TrainerCallback):
         self.evals += 1
         value = float(metrics[key])
         self.trial.report(value, self.evals)
-        if self.trial.should_prune():
+        if self.prune and self.trial.should_prune():
             raise optuna.TrialPruned(
                 f"pruned after evaluation {self.evals}: validation {self.metric} {value:.4f}"
             )
@@ -87,8 +88,7 @@ def trial_config(base: Config, values: dict[str, Any], options: WorkerOptions, n
     raw = base_mapping(base)
     for key, value in values.items():
         set_dotted(raw, key, value)
-    if base.tune.trial_minutes is not None and "train.max_train_minutes" not in values:
-        set_dotted(raw, "train.max_train_minutes", base.tune.trial_minutes)
+    trial_budget(base, raw, values)
     set_dotted(raw, "output.dir", str(options.study_dir))
     set_dotted(raw, "output.name", f"trial-{number}")
     set_dotted(raw, "output.overwrite", True)
@@ -155,6 +155,7 @@ class Worker:
         values = {p.key: p.suggest(trial) for p in self.params}
         cfg = trial_config(self.base, values, self.options, trial.number)
         run_dir = Path(cfg.output.dir) / f"trial-{trial.number}"
+        baseline = bool(trial.user_attrs.get(studies.BASELINE_ATTR))
         trial.set_user_attr("worker", self.options.name)
         trial.set_user_attr("run_dir", str(run_dir))
         metric = self.tune.metric
@@ -170,7 +171,7 @@ class Worker:
                         cfg,
                         run_dir,
                         progress=False,
-                        callbacks=[PruningCallback(trial, metric), *tracked.callbacks],
+                        callbacks=[PruningCallback(trial, metric, prune=not baseline), *tracked.callbacks],
                     )
                 except optuna.TrialPruned:
                     tracked.status = "killed"
@@ -196,6 +197,7 @@ class Worker:
             "value": frozen.value,
             "metric": f"validation {self.tune.metric}",
             "params": decode_params(self.params, frozen.params),
+            "baseline": bool(frozen.user_attrs.get(studies.BASELINE_ATTR)),
             "intermediate": {str(k): v for k, v in sorted(frozen.intermediate_values.items())},
             "seconds": round(seconds, 2),
             "worker": self.options.name,
