@@ -228,7 +228,9 @@ def load_torch_model(folder: Path) -> tuple[Any, Any, ArtifactMeta]:
             hf_logging.enable_progress_bar()
 
 
-def load_engine(name: str, folder: Path, *, device: str = "cpu") -> tuple[Engine, Any, ArtifactMeta]:
+def load_engine(
+    name: str, folder: Path, *, device: str = "cpu", threads: int | None = None
+) -> tuple[Engine, Any, ArtifactMeta]:
     """``(engine, tokenizer, meta)`` for an engine chosen by :func:`select_engine`.
 
     ONNX engines never load the PyTorch weights, only the tokenizer and the graph.
@@ -246,4 +248,4 @@ def load_engine(name: str, folder: Path, *, device: str = "cpu") -> tuple[Engine
 
     meta = read_meta(folder)
     tokenizer = load_tokenizer(str(folder), family_of_model_type(meta.family) in DECODER_FAMILIES)
-    return OnnxEngine(folder / EXPORT_FILES[name], name=name), tokenizer, meta
+    return OnnxEngine(folder / EXPORT_FILES[name], name=name, threads=threads), tokenizer, meta

@@ -123,7 +123,13 @@ class Classifier:
 
     @classmethod
     def load(
-        cls, path: str | Path, *, engine: str = "auto", device: str = "cpu", batch_size: int = 64
+        cls,
+        path: str | Path,
+        *,
+        engine: str = "auto",
+        device: str = "cpu",
+        batch_size: int = 64,
+        threads: int | None = None,
     ) -> Classifier:
         """Load a run folder (or its ``model/`` folder) for prediction.
 
@@ -133,6 +139,8 @@ class Classifier:
                 ``auto``: int8 when it exists and passed its parity check, then ONNX, else torch.
             device: ``cpu`` or a torch device such as ``cuda`` (torch engine only).
             batch_size: texts (windows) per forward pass.
+            threads: intra-op threads of an ONNX engine (default: the usable CPUs); a server running
+                several forward passes side by side gives each its share.
 
         Example:
             >>> clf = Classifier.load("runs/sms-spam-minilm", engine="onnx-int8", batch_size=32)
@@ -141,7 +149,7 @@ class Classifier:
         """
         folder = model_dir(path)
         name = select_engine(engine, folder, read_meta(folder), device)
-        runner, tokenizer, meta = load_engine(name, folder, device=device)
+        runner, tokenizer, meta = load_engine(name, folder, device=device, threads=threads)
         return cls(runner, tokenizer, meta, batch_size=batch_size, path=Path(path))
 
     @property

@@ -38,15 +38,20 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def load_classifier(path: Path, engine: str, batch_size: int) -> Classifier:
+def load_classifier(path: Path, engine: str, batch_size: int, workers: int = 1) -> Classifier:
     """The one place the server loads a run: ``Classifier.load`` with the requested engine.
 
+    ``workers`` forward passes run side by side; an ONNX engine gives each its share of the
+    cores (as the torch threads are shared), so they do not oversubscribe them.
+
     Example:
-        >>> clf = load_classifier(Path("runs/demo"), "auto", 64)
+        >>> clf = load_classifier(Path("runs/demo"), "auto", 64, workers=2)
     """
     from classifine.inference.predictor import Classifier
+    from classifine.server.settings import cpu_count
 
-    return Classifier.load(path, engine=engine, batch_size=batch_size)
+    threads = max(1, cpu_count() // max(workers, 1))
+    return Classifier.load(path, engine=engine, batch_size=batch_size, threads=threads)
 
 
 def model_version(path: Path) -> str:
@@ -173,7 +178,9 @@ class ModelRegistry:
 
         def work() -> tuple[Any, str, Any]:
             version = model_version(source.path)
-            classifier = load_classifier(source.path, self._settings.engine, MAX_CHUNK)
+            classifier = load_classifier(
+                source.path, self._settings.engine, MAX_CHUNK, self._settings.forward_workers
+            )
             classifier.predict_proba(
                 ["warm up"]
             )  # the first call sets the tokenizer's state, single-threaded
