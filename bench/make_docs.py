@@ -241,6 +241,10 @@ bench/serve.py` re-runs it (`--quick` trains one epoch only; `--run RUN` serves 
 """
 
 
+# The few-shot section is written by hand beside bench/results/fewshot.json (which cells ran, and why).
+FEWSHOT_NOTES = ROOT / "bench" / "fewshot_notes.md"
+if FEWSHOT_NOTES.is_file():
+    doc += "\n" + FEWSHOT_NOTES.read_text()
 if (R / "serve.json").is_file():
     doc += serving_section(json.loads((R / "serve.json").read_text()))
 (ROOT / "docs" / "benchmarks.md").write_text(doc)
