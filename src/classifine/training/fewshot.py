@@ -18,7 +18,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import time
@@ -28,13 +27,19 @@ from typing import Any
 
 import numpy as np
 
-from classifine.artifact import atomic_dir, write_json, write_meta
+from classifine.artifact import atomic_dir, write_meta
 from classifine.data.dataset import Dataset, DatasetSplits
 from classifine.evaluation.metrics import headline_metrics
 from classifine.models.embedding import HEAD_FILE, POOLING, EmbeddingClassifier, save_embedding_classifier
-from classifine.models.tfidf import TFIDF_FOLDER, FittedTfidf, mix_probabilities
+from classifine.models.tfidf import FittedTfidf, mix_probabilities
 from classifine.training import data as tdata
-from classifine.training.fit import artifact_meta, fit_tfidf_for_run, log_decision, resolved_for_run
+from classifine.training.fit import (
+    artifact_meta,
+    fit_tfidf_for_run,
+    log_decision,
+    resolved_for_run,
+    write_run_files,
+)
 from classifine.training.head import cross_validated_c, embed_texts, fit_head, head_probabilities
 from classifine.training.hybrid import baseline_check, baseline_warning, decide
 from classifine.training.plan import TrainPlan
@@ -247,14 +252,4 @@ def _write(
     with atomic_dir(run_dir, overwrite=resolved.output.overwrite) as tmp:
         save_embedding_classifier(model, tokenizer, tmp / "model")
         write_meta(tmp / "model", meta)
-        if tfidf is not None:
-            tfidf.model.save(tmp / "model" / TFIDF_FOLDER)
-        if snapshot is not None:
-            from classifine.data.catalog import write_splits
-
-            write_splits(snapshot, tmp / "data", "parquet")
-        (tmp / "config.yaml").write_text(resolved.to_yaml(), encoding="utf-8")
-        write_json(tmp / "metrics.json", summary)
-        with open(tmp / "train_log.jsonl", "w", encoding="utf-8") as fh:
-            for entry in log_history:
-                fh.write(json.dumps(entry, default=float) + "\n")
+        write_run_files(tmp, resolved, summary, log_history, tfidf, snapshot)

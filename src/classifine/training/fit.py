@@ -626,14 +626,33 @@ def _write_artifact(
         # A 4-bit base cannot be merged exactly: QLoRA keeps the adapter, applied to the full base at load.
         merge = (plan.lora is None or plan.lora.merge) and plan.method != "qlora"
         save_trained(model, parts.tokenizer, tmp / "model", meta, merge=merge)
-        if tfidf is not None:
-            tfidf.model.save(tmp / "model" / TFIDF_FOLDER)
-        if snapshot is not None:
-            from classifine.data.catalog import write_splits
+        write_run_files(tmp, resolved, summary, trainer.state.log_history, tfidf, snapshot)
 
-            write_splits(snapshot, tmp / "data", "parquet")
-        (tmp / "config.yaml").write_text(resolved.to_yaml(), encoding="utf-8")
-        write_json(tmp / "metrics.json", summary)
-        with open(tmp / "train_log.jsonl", "w", encoding="utf-8") as fh:
-            for entry in trainer.state.log_history:
-                fh.write(json.dumps(entry, default=float) + "\n")
+
+def write_run_files(
+    folder: Path,
+    resolved: Config,
+    summary: dict[str, Any],
+    log_history: list[dict[str, Any]],
+    tfidf: FittedTfidf | None,
+    snapshot: DatasetSplits | None,
+) -> None:
+    """Everything a run folder holds beside the model's weights (every training method writes these).
+
+    The run's TF-IDF model (``model/tfidf``), in-memory data (``data/*.parquet``), the resolved
+    ``config.yaml``, ``metrics.json`` and ``train_log.jsonl``, into the folder being built.
+
+    Example:
+        >>> write_run_files(tmp, resolved, summary, [], None, None)  # doctest: +SKIP
+    """
+    if tfidf is not None:
+        tfidf.model.save(folder / "model" / TFIDF_FOLDER)
+    if snapshot is not None:
+        from classifine.data.catalog import write_splits
+
+        write_splits(snapshot, folder / "data", "parquet")
+    (folder / "config.yaml").write_text(resolved.to_yaml(), encoding="utf-8")
+    write_json(folder / "metrics.json", summary)
+    with open(folder / "train_log.jsonl", "w", encoding="utf-8") as fh:
+        for entry in log_history:
+            fh.write(json.dumps(entry, default=float) + "\n")
