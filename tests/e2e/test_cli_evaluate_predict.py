@@ -69,7 +69,7 @@ def _one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
 def test_evaluate_writes_report_with_baseline(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["evaluate", str(run)]) == 0
     out = capsys.readouterr().out
-    assert "TF-IDF + logistic regression" in out and "difference" in out and "report.html" in out
+    assert "TF-IDF + linear SVM" in out and "difference" in out and "report.html" in out
     data = json.loads((run / "metrics.json").read_text())
     assert data["best"] == {"macro_f1": 0.5}  # training keys survive
     test = pd.read_csv(run.parent / "test.csv")

@@ -74,7 +74,7 @@ def test_train_prints_run_and_metrics_then_refuses_to_overwrite(
     assert resolved["train"]["seed"] == 7 and resolved["output"]["name"] == "toy"
     assert not (tmp_path / "runs" / ".toy.work").exists()
     # training ends by scoring the held-out test split beside TF-IDF
-    assert "TF-IDF + logistic regression" in out and (run / "report.html").is_file()
+    assert "TF-IDF + linear SVM" in out and (run / "report.html").is_file()
     test = json.loads((run / "metrics.json").read_text())["test"]
     assert test["accuracy"] >= 0.75 and "tfidf_macro_f1" in test
 

@@ -1,4 +1,4 @@
-"""The TF-IDF + logistic regression baseline on small synthetic topic data."""
+"""The TF-IDF baseline on small synthetic topic data."""
 
 from __future__ import annotations
 

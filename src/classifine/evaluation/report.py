@@ -121,7 +121,7 @@ def _headline(report: EvalReport) -> _Table:
     cols = _headline_columns(report)
     rows = [[f"fine-tuned {report.model_name}", *(_f(report.metrics.get(k)) for k, _ in cols)]]
     if report.baseline is not None:
-        rows.append(["TF-IDF + logistic regression", *(_f(report.baseline.get(k)) for k, _ in cols)])
+        rows.append(["TF-IDF + linear SVM", *(_f(report.baseline.get(k)) for k, _ in cols)])
         rows.append(["difference", *(_diff(report.metrics.get(k), report.baseline.get(k)) for k, _ in cols)])
     return _Table(["", *(title for _, title in cols)], rows)
 

@@ -96,7 +96,7 @@ def _evaluation(metrics: dict[str, Any]) -> str:
         validation = metrics.get("validation") or {}
         shown = ", ".join(f"{k} {v:.4f}" for k, v in validation.items() if isinstance(v, float))
         return "## Evaluation\n\nNot scored on a test split" + (f"; validation: {shown}." if shown else ".")
-    rows = ["| metric | this model | TF-IDF + logistic regression |", "|---|---|---|"]
+    rows = ["| metric | this model | TF-IDF + linear SVM |", "|---|---|---|"]
     for key in _SHOWN:
         if isinstance(model.get(key), (int, float)):
             b = base.get(key)
