@@ -6,6 +6,7 @@ so ``zoo.resolve(folder)`` and the whole training path see it like a real model.
 
 from __future__ import annotations
 
+import csv
 import random
 from pathlib import Path
 from typing import Any
@@ -265,3 +266,13 @@ def build_tiny_run(
         ),
     )
     return run
+
+
+def write_toy_csv(path: Path, n: int, seed: int = 3, rename: dict[str, str] | None = None) -> Path:
+    """A ``text,label`` CSV of ``n`` toy texts (single-label; ``rename`` maps label names)."""
+    texts, labels = toy_texts(n, seed=seed)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["text", "label"])
+        writer.writerows([t, (rename or {}).get(y[0], y[0])] for t, y in zip(texts, labels, strict=True))
+    return path

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from classifine.errors import ConfigError, nearest
+from classifine.errors import ConfigError, nearest, suggestion
 
 
 class _Section(BaseModel):
@@ -257,12 +257,7 @@ class TuneConfig(_Section):
         if name.startswith("test"):
             raise ValueError("the objective is measured on the validation split, never on test")
         if name not in TUNE_METRICS:
-            best = nearest(name, TUNE_METRICS)
-            raise ValueError(
-                f"unknown metric '{value}'"
-                + (f"; did you mean '{best}'?" if best else "")
-                + f" (one of {', '.join(TUNE_METRICS)})"
-            )
+            raise ValueError(f"unknown metric '{value}'; {suggestion(name, TUNE_METRICS, 'metric')}")
         return name
 
     def resolved_direction(self) -> Literal["maximize", "minimize"]:
@@ -302,12 +297,7 @@ class TrackConfig(_Section):
 
         names = tracker_names()
         if value not in names:
-            best = nearest(value, names)
-            raise ValueError(
-                f"unknown tracker '{value}'"
-                + (f"; did you mean '{best}'?" if best else "")
-                + f" (one of {', '.join(names)})"
-            )
+            raise ValueError(f"unknown tracker '{value}'; {suggestion(value, names, 'tracker')}")
         return value
 
 

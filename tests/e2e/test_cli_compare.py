@@ -14,18 +14,9 @@ import yaml
 from sklearn.metrics import f1_score
 
 from classifine.cli.main import main
-from fixtures_models import build_tiny_model, toy_texts
+from fixtures_models import build_tiny_model, write_toy_csv
 
 pytestmark = pytest.mark.e2e
-
-
-def _csv(path: Path, n: int, rename: dict[str, str] | None = None) -> Path:
-    texts, labels = toy_texts(n, seed=5)
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["text", "label"])
-        writer.writerows([t, (rename or {}).get(y[0], y[0])] for t, y in zip(texts, labels, strict=True))
-    return path
 
 
 def _train(root: Path, model: Path, data: Path, name: str, **train: Any) -> Path:
@@ -48,7 +39,7 @@ def _train(root: Path, model: Path, data: Path, name: str, **train: Any) -> Path
 def runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     root = tmp_path_factory.mktemp("cmp")
     model = build_tiny_model("bert", root / "bert")
-    data = _csv(root / "toy.csv", 400)
+    data = write_toy_csv(root / "toy.csv", 400, seed=5)
     return [
         _train(root, model, data, "strong", seed=7),
         _train(root, model, data, "gentle", seed=7, learning_rate=3e-3),
@@ -157,11 +148,13 @@ def test_runs_that_cannot_be_compared_fail_with_one_line(
     other_labels = _train(
         tmp_path,
         model,
-        _csv(tmp_path / "renamed.csv", 120, {"pos": "good", "neg": "bad"}),
+        write_toy_csv(tmp_path / "renamed.csv", 120, seed=5, rename={"pos": "good", "neg": "bad"}),
         "renamed",
         epochs=1,
     )
-    other_split = _train(tmp_path, model, _csv(tmp_path / "toy.csv", 400), "resplit", epochs=1, split_seed=1)
+    other_split = _train(
+        tmp_path, model, write_toy_csv(tmp_path / "toy.csv", 400, seed=5), "resplit", epochs=1, split_seed=1
+    )
     cases = [
         ([runs[0], other_labels], "runs do not share labels"),
         ([runs[0], other_split], "pass --data SOURCE"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
@@ -17,7 +16,7 @@ import yaml
 from classifine.cli.main import main
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fixtures_models import build_tiny_model, toy_texts  # noqa: E402
+from fixtures_models import build_tiny_model, write_toy_csv  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
@@ -27,19 +26,10 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_model("bert", tmp_path_factory.mktemp("m") / "bert")
 
 
-def _write_csv(path: Path, n: int) -> Path:
-    texts, labels = toy_texts(n, seed=3)
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["text", "label"])
-        writer.writerows([t, y[0]] for t, y in zip(texts, labels, strict=True))
-    return path
-
-
 def _config(tmp_path: Path, model: Path, rows: int, epochs: int) -> Path:
     cfg = {
         "data": {
-            "source": str(_write_csv(tmp_path / "toy.csv", rows)),
+            "source": str(write_toy_csv(tmp_path / "toy.csv", rows)),
             "split": {"validation": 0.15, "test": 0.15},
         },
         "model": {"name": str(model), "method": "full", "max_length": 32},

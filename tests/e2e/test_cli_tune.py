@@ -7,7 +7,6 @@ few epochs, 1e-2 can, so the pruner has real bad trials to stop. The random samp
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
@@ -23,7 +22,7 @@ import yaml
 from optuna.trial import TrialState
 
 from classifine.cli.main import main
-from fixtures_models import build_tiny_model, toy_texts
+from fixtures_models import build_tiny_model, write_toy_csv
 
 pytestmark = pytest.mark.e2e
 
@@ -33,19 +32,13 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_model("bert", tmp_path_factory.mktemp("m") / "bert")
 
 
-def _csv(path: Path, n: int) -> Path:
-    texts, labels = toy_texts(n, seed=3)
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["text", "label"])
-        writer.writerows([t, y[0]] for t, y in zip(texts, labels, strict=True))
-    return path
-
-
 def write_config(tmp_path: Path, model: Path, *, epochs: int = 6, **tune: Any) -> Path:
     """A tune config of the tiny model; ``tune`` entries override the tune section."""
     cfg = {
-        "data": {"source": str(_csv(tmp_path / "toy.csv", 240)), "split": {"validation": 0.2, "test": 0.2}},
+        "data": {
+            "source": str(write_toy_csv(tmp_path / "toy.csv", 240)),
+            "split": {"validation": 0.2, "test": 0.2},
+        },
         "model": {"name": str(model), "method": "full", "max_length": 32},
         "train": {
             "epochs": epochs,
