@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
+from optuna.exceptions import ExperimentalWarning
 from optuna.trial import TrialState
 
 from classifine.errors import ConfigError
@@ -247,16 +247,35 @@ class Claimed:
 
 
 def claim(study: optuna.Study, storage: optuna.storages.RDBStorage) -> Claimed | None:
-    """Atomically take one waiting trial (WAITING -> RUNNING); None when none is left."""
+    """Atomically take one waiting trial (WAITING -> RUNNING); None when none is left.
+
+    The claim is one conditional ``UPDATE ... WHERE state = WAITING`` whose row count says who won.
+    Optuna's own state change reads the row first and relies on ``SELECT ... FOR UPDATE``, which
+    SQLite ignores: two workers on one SQLite study could both claim the same trial.
+    """
     study_id = storage.get_study_id_from_name(study.study_name)
     for frozen in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, frozen.number)
-        try:
-            if storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
-                return Claimed(optuna.Trial(study, trial_id), trial_id)
-        except UpdateFinishedTrialError:
-            continue
+        if _take_waiting(storage, trial_id):
+            return Claimed(optuna.Trial(study, trial_id), trial_id)
     return None
+
+
+def _take_waiting(storage: optuna.storages.RDBStorage, trial_id: int) -> bool:
+    """WAITING -> RUNNING for one trial in a single statement; True when this process changed it."""
+    import datetime as dt
+
+    from optuna.storages._rdb import models
+    from sqlalchemy import update
+
+    table = models.TrialModel
+    statement = (
+        update(table)
+        .where(table.trial_id == trial_id, table.state == TrialState.WAITING)
+        .values(state=TrialState.RUNNING, datetime_start=dt.datetime.now())
+    )
+    with storage.engine.begin() as connection:
+        return connection.execute(statement).rowcount == 1
 
 
 @contextmanager
