@@ -9,8 +9,10 @@ epoch), served on loopback two ways, one after the other, in one invocation:
 
 Each is driven by ``wrk`` (C, 2 threads) with 32 connections, one real sms-spam test text per
 request (the texts cycle), a fixed number of requests split into rounds that alternate between the
-two servers (so load from other work hits both alike); then a 64-connection, 60-second soak of (b)
-reports errors and the server's RSS growth. Results: ``bench/results/serve.json``.
+two servers (so load from other work hits both alike; each round starts once both servers are idle,
+so one server's answers to the requests wrk abandons at its count do not land in the other's round);
+then a 64-connection, 60-second soak of (b) reports errors and the server's RSS growth.
+Results: ``bench/results/serve.json``.
 
 Run: python bench/serve.py [--requests 3000] [--soak-seconds 60] [--run runs/X] [--quick]
 """
@@ -232,6 +234,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def settle(pids: list[int], idle_share: float = 0.05, timeout: float = 15.0) -> float:
+    """Wait until every server is idle; returns the seconds waited.
+
+    wrk stops when its request count is reached, with a request still in flight on most connections:
+    a server keeps computing those answers for a moment after wrk exits (the plain server for about
+    half a second). Without this wait, that tail would land in the next server's round.
+    """
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        before = [cpu_seconds(pid) for pid in pids]
+        time.sleep(0.25)
+        if all(cpu_seconds(pid) - b < idle_share * 0.25 for pid, b in zip(pids, before, strict=True)):
+            break
+    return round(time.monotonic() - start, 2)
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -344,11 +362,13 @@ def measure(args: argparse.Namespace, run: Path, work: Path, script: Path) -> di
                     f"round {r + 1}/{args.rounds} {kind}: {per_round} requests, {args.clients} clients",
                     flush=True,
                 )
+                waited = settle([p.pid for p in procs.values()])
                 cpu = cpu_seconds(procs[kind].pid)
                 stats = wrk(urls[kind], bodies[kind], script, args.clients, per_round)
                 stats["server_cpu_ms_per_request"] = round(
                     1000 * (cpu_seconds(procs[kind].pid) - cpu) / max(stats["requests"], 1), 2
                 )
+                stats["settle_seconds_before"] = waited
                 rounds[kind].append(stats)
         results = {kind: _combine(rows) for kind, rows in rounds.items()}
         for kind, proc in procs.items():
