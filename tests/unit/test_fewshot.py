@@ -204,3 +204,29 @@ def test_step_floor_is_redecided_on_the_encoded_split_and_never_shortens_a_run(t
     assert few.max_steps == few.config.train.max_steps == MIN_STEPS and "raised to 100" in few.schedule
     fixed = make_plan(_cfg(tiny["bert"], model={"method": "lora"}, train={"max_steps": 7}), _k_splits(8))
     assert with_step_floor(fixed, 16, lambda: 1).max_steps == 7
+
+
+def test_auto_gives_fine_tuning_up_for_the_head_when_the_budget_fits_too_little(
+    tiny: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    fit_module = importlib.import_module("classifine.training.fit")  # the package exports fit()
+    # The rule (fine-tune only if the budget covers FINE_TUNE_MIN_EPOCHS) with a threshold no
+    # budget meets, so the tiny run takes the fallback path deterministically.
+    monkeypatch.setattr(fit_module, "FINE_TUNE_MIN_EPOCHS", 1e6)
+    splits = _k_splits(100, n_val=16)
+    model = {"fewshot": {"max_per_class": 4}, "hybrid": "auto"}
+    cfg = _cfg(tiny["bert"], model=model, train={"max_train_minutes": 0.2, "epochs": 1000})
+    metrics = _fit(splits, cfg, tmp_path / "run")  # the budget, not the epochs, would end it
+    train = metrics["train"]
+    assert train["method"] == "head" and train["method_reason"].startswith("auto: the time budget fits ")
+    assert "of an epoch of fine-tuning" in train["method_reason"]
+    meta = json.loads((tmp_path / "run" / "model" / "classifine.json").read_text())
+    assert meta["method"] == "head" and meta["embedding"]["head"] == "head.safetensors"
+    assert not list(tmp_path.glob(".*.work"))  # no checkpoints left over
+    resolved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert resolved["model"]["method"] == "head"
+    # A fine-tuning method set in the config is never given up (a short budget ends it instead).
+    lora = _cfg(tiny["bert"], model={**model, "method": "lora"}, train={"max_train_minutes": 0.1, "epochs": 1000})
+    assert _fit(splits, lora, tmp_path / "lora")["train"]["method"] == "lora"

@@ -117,9 +117,16 @@ def _headline_columns(report: EvalReport) -> list[tuple[str, str]]:
     return cols
 
 
+def _trained(model_name: str) -> str:
+    """How the model was trained, in a word: the head method leaves the encoder as it was."""
+    return "frozen-encoder" if "(head)" in model_name else "fine-tuned"
+
+
 def _headline(report: EvalReport) -> _Table:
     cols = _headline_columns(report)
-    rows = [[f"fine-tuned {report.model_name}", *(_f(report.metrics.get(k)) for k, _ in cols)]]
+    rows = [
+        [f"{_trained(report.model_name)} {report.model_name}", *(_f(report.metrics.get(k)) for k, _ in cols)]
+    ]
     if report.baseline is not None:
         rows.append(["TF-IDF + linear SVM", *(_f(report.baseline.get(k)) for k, _ in cols)])
         rows.append(["difference", *(_diff(report.metrics.get(k), report.baseline.get(k)) for k, _ in cols)])
@@ -213,7 +220,8 @@ def _summary_lines(report: EvalReport) -> list[str]:
     if b is not None:
         gap = (m["macro_f1"] - b["macro_f1"]) * 100
         verdict = "beats" if gap > 0 else "does not beat"
-        lines.append(f"The fine-tuned model {verdict} the TF-IDF baseline on macro-F1 ({gap:+.1f} points).")
+        what = _trained(report.model_name)
+        lines.append(f"The {what} model {verdict} the TF-IDF baseline on macro-F1 ({gap:+.1f} points).")
     return lines + [f"Note: {n}" for n in [*report.notes, *m.get("notes", [])]]
 
 

@@ -22,7 +22,7 @@ from classifine.data.clean import make_cleaner
 from classifine.errors import DataError, ModelError
 from classifine.inference.engines import Engine, load_engine, select_engine
 from classifine.models.tfidf import TfidfModel, mix_probabilities
-from classifine.models.windows import LongText, encode_windows, pool
+from classifine.models.windows import LongText, encode_windows, length_batches, pool
 
 logger = logging.getLogger(__name__)
 
@@ -203,9 +203,7 @@ class Classifier:
     def _transformer_proba(self, items: list[str]) -> np.ndarray:
         windows = encode_windows(self.tokenizer, items, self.meta.max_length, self.long_text)
         out = np.zeros((len(windows.rows), len(self.labels)), dtype=np.float64)
-        order = np.argsort([len(r["input_ids"]) for r in windows.rows], kind="stable")
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
+        for idx in length_batches([len(r["input_ids"]) for r in windows.rows], self.batch_size):
             out[idx] = self._forward([windows.rows[i] for i in idx])
         return pool(out, windows.doc, len(items), self.multi_label)
 

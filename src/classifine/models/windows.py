@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -23,6 +24,12 @@ import numpy as np
 
 MODES = ("truncate", "head_tail", "chunks")
 INPUT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
+#: Padded tokens per forward pass when predicting: 64 short texts, or 16 windows of 256 tokens.
+#: Activations grow with rows x length (attention with length squared); big transient buffers
+#: also fragment the heap, so whole-split scoring of long texts would hold gigabytes.
+FORWARD_TOKENS = 4096
+#: Texts tokenised at once: every window of a long text exists until ``max_windows`` are picked.
+ENCODE_SLICE = 256
 
 
 @dataclass(frozen=True)
@@ -135,12 +142,42 @@ def encode_windows(tokenizer: Any, texts: list[str], max_length: int, long_text:
     """
     if not texts:
         return Windows([], [], 0)
+    if len(texts) > ENCODE_SLICE:  # the tokenizer's own output for a whole split can take gigabytes
+        rows: list[dict[str, list[int]]] = []
+        doc: list[int] = []
+        for start in range(0, len(texts), ENCODE_SLICE):
+            part = encode_windows(tokenizer, texts[start : start + ENCODE_SLICE], max_length, long_text)
+            rows.extend(part.rows)
+            doc.extend(start + d for d in part.doc)
+        return Windows(rows, doc, len(texts))
     if long_text.mode == "chunks":
         return _chunks(tokenizer, texts, max_length, long_text)
     if long_text.mode == "head_tail":
         return _head_tail(tokenizer, texts, max_length, long_text)
     enc = tokenizer(texts, truncation=True, max_length=max_length)
     return Windows(_rows(enc, list(range(len(texts)))), list(range(len(texts))), len(texts))
+
+
+def length_batches(lengths: Sequence[int], max_rows: int, budget: int = FORWARD_TOKENS) -> list[np.ndarray]:
+    """Row indices in forward-pass batches of similar length (shortest first): at most ``max_rows``
+    rows and ``budget`` padded tokens each (a row longer than the budget goes alone).
+
+    Example:
+        >>> [b.tolist() for b in length_batches([300, 5, 6, 7], max_rows=2, budget=400)]
+        [[1, 2], [3], [0]]
+    """
+    order = np.argsort(np.asarray(lengths, dtype=np.int64), kind="stable")
+    batches: list[np.ndarray] = []
+    start = 0
+    while start < len(order):
+        end = start + 1
+        while end < len(order) and end - start < max_rows:
+            if (end - start + 1) * lengths[order[end]] > budget:
+                break
+            end += 1
+        batches.append(order[start:end])
+        start = end
+    return batches
 
 
 def pool(probs: np.ndarray, doc: list[int] | np.ndarray, n_docs: int, multi_label: bool) -> np.ndarray:

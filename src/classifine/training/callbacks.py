@@ -205,7 +205,8 @@ class BudgetPlanner(TrainerCallback):
         schedule: BudgetSchedule,
         warmup_ratio: float,
         calibration: int = 6,
-        probe: Callable[[], float] | None = None,
+        probe: Callable[[], tuple[float, float]] | None = None,
+        min_epochs: float | None = None,
     ):
         self.costs = costs
         self.schedule = schedule
@@ -213,6 +214,10 @@ class BudgetPlanner(TrainerCallback):
         self.calibration = max(2, calibration)
         self.probe = probe
         self.probed: float | None = None  # forward seconds per token, measured once
+        # Fine-tuning is worth it only if the budget covers this many epochs; else give it up
+        # (the caller trains a cheaper method instead). None: always fine-tune.
+        self.min_epochs = min_epochs
+        self.given_up: str | None = None  # why fine-tuning was given up, once it was
         self.step_seconds: list[float] = []
         self.eval_seconds: list[float] = []
         self.save_seconds: list[float] = []
@@ -234,6 +239,11 @@ class BudgetPlanner(TrainerCallback):
     def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.step_began = time.monotonic()
 
+    def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+        if self.given_up is not None:  # the Trainer would evaluate and save the interrupted epoch
+            control.should_evaluate = control.should_save = False
+        return control
+
     def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         now = time.monotonic()
         self.eval_seconds.append(now - self.mark)
@@ -252,12 +262,14 @@ class BudgetPlanner(TrainerCallback):
         done = len(self.step_seconds)
         if done == self.calibration and self.probe is not None:
             probe_start = time.monotonic()
-            self.probed = self.probe()
+            self.probed, self.costs.fp32_factor = self.probe()
             self.mark = now = time.monotonic()
-            logger.debug("forward probe: %.2f s", now - probe_start)
+            logger.debug("forward probe: %.2f s, float32 %.2fx", now - probe_start, self.costs.fp32_factor)
         if done == self.calibration or (done > self.calibration and done % self._replan_every() == 0):
             self._plan(state)
-        if state.global_step >= self.schedule.total and state.global_step < self.cap:
+        if self.given_up is not None:
+            control.should_training_stop = True  # no evaluation, no checkpoint: nothing is kept
+        elif state.global_step >= self.schedule.total and state.global_step < self.cap:
             self._stop(args, control)
         elif state.global_step < self.schedule.total and any_rank(self._over_budget(now)):
             self.stopped_early = True
@@ -319,6 +331,8 @@ class BudgetPlanner(TrainerCallback):
             evals = self._evals_between(step, step + future)
             future = max(1, int((left - evals * (eval_s + save_s)) / per_step))
         total = min(self.cap, step + future)
+        if not self.schedule.planned and self._too_short(total):
+            return
         if not self.schedule.planned:
             self.schedule.warmup = min(self.schedule.warmup, round(self.warmup_ratio * total))
             self.schedule.planned = True
@@ -341,6 +355,19 @@ class BudgetPlanner(TrainerCallback):
                 self.reserve_after() / 60,
             )
         self.replans += 1
+
+    def _too_short(self, total: int) -> bool:
+        """Whether the budget leaves fine-tuning under ``min_epochs`` (then it is given up, on every rank)."""
+        c = self.costs
+        epochs = total / max(c.steps_per_epoch, 1)
+        short = self.min_epochs is not None and epochs < self.min_epochs and total < self.cap
+        if from_main(short):
+            self.given_up = (
+                f"the time budget fits {epochs:.2f} of an epoch of fine-tuning ({total} of the "
+                f"{c.steps_per_epoch} steps an epoch takes at {self._per_step():.2f} s a step)"
+            )
+            self.stopping = True
+        return self.given_up is not None
 
     def _over_budget(self, now: float) -> bool:
         """Spent: the whole budget, or (once planned) all but what the work after training needs."""

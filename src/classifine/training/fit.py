@@ -22,7 +22,7 @@ import shutil
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ from classifine.training.hybrid import HybridDecision, baseline_check, baseline_
 from classifine.training.losses import make_loss
 from classifine.training.plan import TrainPlan, make_plan, with_batching, with_step_floor
 from classifine.training.runs import seconds_before, start_point, work_dir_for
-from classifine.training.schedule import EMBEDDING_METHODS
+from classifine.training.schedule import EMBEDDING_FAMILIES, EMBEDDING_METHODS, FINE_TUNE_MIN_EPOCHS
 
 logger = logging.getLogger(__name__)
 
@@ -182,6 +182,7 @@ def _make_trainer(
             schedule,
             plan.warmup_ratio,
             probe=lambda: _forward_probe(parts, plan),
+            min_epochs=FINE_TUNE_MIN_EPOCHS if budget.may_fall_back else None,
         )
         callbacks.append(planner)
     callbacks.extend(extra)
@@ -215,28 +216,38 @@ def _make_trainer(
     return trainer
 
 
-def _forward_probe(parts: _Parts, plan: TrainPlan, rows: int = 64) -> float:
-    """Seconds per token of a forward pass at the training precision over a sample of rows.
+def _forward_probe(parts: _Parts, plan: TrainPlan, tokens: int = 24_000) -> tuple[float, float]:
+    """Seconds per token of a forward pass at the training precision, and float32's time over it.
 
-    What evaluation and test scoring cost, measured once while training (a time budget needs it
-    before the first evaluation). Uses validation rows (training rows without a validation split).
+    What evaluation and the work after training (a float32 validation pass, test scoring) cost,
+    measured once while training: a time budget needs it before the first evaluation. Uses
+    validation rows (training rows without a validation split), about ``tokens`` of them, after
+    a warm-up batch; each precision is timed on the same rows.
     """
     import torch
 
     enc = parts.val if len(parts.val) else parts.train
-    pick = np.random.default_rng(plan.seed).choice(len(enc), min(rows, len(enc)), replace=False)
-    sample = tdata.Encoded([enc[int(i)] for i in pick])
+    order = np.random.default_rng(plan.seed).permutation(len(enc))
+    lengths = np.asarray(enc.lengths())[order]
+    take = int(np.searchsorted(np.cumsum(lengths), tokens)) + 1
+    sample = tdata.Encoded([enc[int(i)] for i in order[: max(take, 8)]])
+    warm = tdata.Encoded([sample[i] for i in range(min(4, len(sample)))])
     model = parts.model
     was_training = model.training
     device = next(model.parameters()).device.type
-    start = time.perf_counter()
-    with torch.autocast(device, dtype=torch.bfloat16, enabled=plan.precision == "bf16"):
-        tdata.predict_logits(
-            model, sample, tdata.Collator(parts.tokenizer), plan.eval_batch_size, plan.eval_batch_tokens
-        )
-    seconds = time.perf_counter() - start
+    collate = tdata.Collator(parts.tokenizer)
+
+    def timed(bf16: bool) -> float:
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
+            tdata.predict_logits(model, warm, collate, plan.eval_batch_size, plan.eval_batch_tokens)
+            start = time.perf_counter()
+            tdata.predict_logits(model, sample, collate, plan.eval_batch_size, plan.eval_batch_tokens)
+        return (time.perf_counter() - start) / max(sum(sample.lengths()), 1)
+
+    at_precision = timed(plan.precision == "bf16")
+    fp32 = timed(False) if plan.precision == "bf16" else at_precision
     model.train(was_training)
-    return seconds / max(sum(sample.lengths()), 1)
+    return at_precision, max(fp32 / max(at_precision, 1e-12), 1.0)
 
 
 def _per_row_weighted(loss_fn: Any, rows_per_step: float) -> Any:
@@ -261,6 +272,7 @@ class _Budget:
     evaluate_after: bool
     seconds_before: float = 0.0
     planner: BudgetPlanner | None = None
+    may_fall_back: bool = False  # the budget may give fine-tuning up for the frozen-encoder head
 
 
 def _budget_costs(
@@ -281,7 +293,7 @@ def _budget_costs(
         eval_tokens=eval_tokens,
         after_tokens_fp32=eval_tokens,  # the final validation pass runs in float32
         after_tokens=parts.test_tokens if budget.evaluate_after else 0.0,
-        fp32_factor=2.0 if plan.precision == "bf16" else 1.0,
+        fp32_factor=2.0 if plan.precision == "bf16" else 1.0,  # until the probe measures it
         # the TF-IDF model fitted beside the transformer and the artifact; with test scoring, the report
         fixed_after=2.0 + len(parts.train) / 250.0 + (5.0 if budget.evaluate_after else 0.0),
         steps_per_epoch=steps_per_epoch,
@@ -425,6 +437,7 @@ def _fit(
     parts = _prepare(splits, plan)
     plan = parts.plan
     budget.seconds_before = earlier = seconds_before(checkpoint)
+    budget.may_fall_back = _may_fall_back(plan, checkpoint)
     trainer = _make_trainer(plan, parts, work, progress, callbacks, budget)
     distributed.log_layout(plan.batch_size, plan.learning_rate)
     setup = time.monotonic() - budget.clock_start
@@ -434,6 +447,12 @@ def _fit(
         warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*", category=FutureWarning)
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     seconds = earlier + time.perf_counter() - started
+    if budget.planner is not None and budget.planner.given_up is not None:
+        why = budget.planner.given_up
+        del trainer, parts
+        shutil.rmtree(work, ignore_errors=True)
+        release_memory()
+        return _fall_back_to_head(splits, plan, run_dir, why, progress, callbacks, snapshot, budget)
     if not distributed.world().is_main:
         return run_dir  # rank 0 alone scores the model and writes the run folder
     rows_seen = float(trainer.state.epoch or 0.0) * len(parts.train)
@@ -459,6 +478,41 @@ def _fit(
     release_memory()  # what follows (test scoring, TF-IDF) starts from a small heap
     logger.info("run written to %s", run_dir)
     return run_dir
+
+
+def _may_fall_back(plan: TrainPlan, checkpoint: Path | None) -> bool:
+    """``method: auto`` chose fine-tuning of a sentence encoder, in one process, from scratch."""
+    return (
+        plan.method_reason.startswith("auto")
+        and plan.spec.family in EMBEDDING_FAMILIES
+        and checkpoint is None
+        and not distributed.world().distributed
+    )
+
+
+def _fall_back_to_head(
+    splits: DatasetSplits,
+    plan: TrainPlan,
+    run_dir: Path,
+    why: str,
+    progress: bool,
+    callbacks: Sequence[Any],
+    snapshot: DatasetSplits | None,
+    budget: _Budget,
+) -> Path:
+    """Train the frozen-encoder head in what is left of the budget (fine-tuning would not fit it)."""
+    from classifine.training.fewshot import fit_embedding
+
+    cfg = plan.config.model_copy(deep=True)
+    cfg.model.method = "head"
+    head = make_plan(cfg, splits)
+    reason = f"auto: {why}; the frozen-encoder head reads every text in a fraction of that"
+    logger.warning("giving fine-tuning up: %s. Training model.method=head instead", why)
+    head = replace(head, method_reason=reason)
+    return fit_embedding(
+        splits, head, run_dir, progress=progress, callbacks=callbacks, snapshot=snapshot,
+        clock_start=budget.clock_start,
+    )  # fmt: skip
 
 
 def _budget_summary(budget: _Budget, trainer: Any, plan: TrainPlan) -> dict[str, Any]:

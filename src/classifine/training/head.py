@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from classifine.evaluation.metrics import headline_metrics
-from classifine.models.windows import INPUT_KEYS, LongText, encode_windows, pool
+from classifine.models.windows import INPUT_KEYS, LongText, encode_windows, length_batches, pool
 from classifine.training.data import probabilities
 
 logger = logging.getLogger(__name__)
@@ -53,11 +53,9 @@ def embed_texts(
     windows = encode_windows(tokenizer, texts, max_length, long_text)
     hidden = int(model.config.hidden_size)
     out = np.zeros((len(windows.rows), hidden), dtype=np.float32)
-    order = np.argsort([len(r["input_ids"]) for r in windows.rows], kind="stable")
     model.eval()
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
+        for idx in length_batches([len(r["input_ids"]) for r in windows.rows], batch_size):
             batch = tokenizer.pad([windows.rows[i] for i in idx], padding=True, return_tensors="pt")
             inputs = {k: v for k, v in batch.items() if k in INPUT_KEYS}
             out[idx] = model.embed(**inputs).float().numpy()  # (B, D)

@@ -32,6 +32,10 @@ EMBEDDING_FAMILIES = frozenset(
     {"bert", "distilbert", "albert", "mpnet", "roberta", "xlm-roberta", "electra", "deberta-v2"}
 )
 EMBEDDING_METHODS = ("fewshot", "head")
+#: Under a time budget, ``method: auto`` fine-tunes only if the budget covers this many epochs;
+#: otherwise it trains the frozen-encoder head, which reads every training text in a fraction of
+#: an epoch's time (docs/training.md).
+FINE_TUNE_MIN_EPOCHS = 1.0
 #: Validation splits smaller than this are reported on, never used to choose.
 MIN_SELECTION_TEXTS = 100
 #: The floor on optimizer steps of a small fine-tuning run, and the warmup share of such a run.
