@@ -15,7 +15,7 @@ from classifine.data.dataset import Dataset, DatasetSplits
 from classifine.data.labels import LabelSet
 from classifine.data.loading import read_splits
 from classifine.errors import DataError
-from classifine.models.windows import LongText, choose_mode, encode_windows, pool
+from classifine.models.windows import LongText, choose_mode, encode_windows, length_batches, pool
 from classifine.training.hybrid import decide
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -141,3 +141,36 @@ def test_rare_classes_are_dropped_or_merged_and_reported(tmp_path: Path) -> None
     )
     with pytest.raises(DataError, match=r"class 'b' has only 1 distinct text.*splitting off validation rows"):
         read_splits(DataConfig(train=str(small), test=str(tmp_path / "test.csv")))
+
+
+@pytest.mark.parametrize("mode", ["chunks", "head_tail", "truncate"])
+def test_a_split_is_tokenised_in_slices_with_the_same_windows(
+    tokenizer, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    import classifine.models.windows as windows
+
+    rng = random.Random(3)
+    texts = [
+        " ".join(rng.choice(POSITIVE + NEGATIVE + FILLER) for _ in range(rng.randint(3, 90)))
+        for _ in range(23)
+    ]
+    lt = LongText(mode, stride=4, max_windows=3, head=6)  # type: ignore[arg-type]
+    whole = encode_windows(tokenizer, texts, 16, lt)
+    monkeypatch.setattr(windows, "ENCODE_SLICE", 5)  # 23 texts in 5 slices, the last one short
+    sliced = encode_windows(tokenizer, texts, 16, lt)
+    assert sliced.rows == whole.rows and sliced.doc == whole.doc and sliced.n_docs == 23
+    assert sorted(set(sliced.doc)) == list(range(23))
+
+
+def test_forward_batches_keep_to_the_token_budget_and_cover_every_row_once() -> None:
+    rng = np.random.default_rng(0)
+    lengths = [int(x) for x in rng.integers(1, 300, 500)]
+    batches = length_batches(lengths, max_rows=64, budget=4096)
+    rows = np.concatenate(batches)
+    assert sorted(rows.tolist()) == list(range(500))
+    for b in batches:
+        width = max(lengths[i] for i in b)
+        assert len(b) <= 64 and (len(b) * width <= 4096 or len(b) == 1)
+    assert [len(b) for b in length_batches([5] * 100, max_rows=64)] == [64, 36]  # short texts: rows cap
+    assert [len(b) for b in length_batches([256] * 40, max_rows=64)] == [16, 16, 8]  # long: tokens cap
+    assert [b.tolist() for b in length_batches([5000, 3], max_rows=8, budget=100)] == [[1], [0]]  # alone

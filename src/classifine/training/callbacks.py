@@ -337,11 +337,13 @@ class BudgetPlanner(TrainerCallback):
             self.schedule.warmup = min(self.schedule.warmup, round(self.warmup_ratio * total))
             self.schedule.planned = True
             logger.info(
-                "time budget %.1f min: %.2f s a step measured, planning %d steps (%.2f epochs)%s",
+                "time budget %.1f min: %.2f s a step measured, planning %d steps (%.2f epochs, "
+                "%.1f min kept for what follows training)%s",
                 c.seconds / 60,
                 per_step,
                 total,
                 total / max(c.steps_per_epoch, 1),
+                self.reserve_after() / 60,
                 "" if total < self.cap else ": all configured epochs fit",
             )
         self.schedule.total = max(total, step)  # at most here: stop at this step
@@ -364,7 +366,8 @@ class BudgetPlanner(TrainerCallback):
         if from_main(short):
             self.given_up = (
                 f"the time budget fits {epochs:.2f} of an epoch of fine-tuning ({total} of the "
-                f"{c.steps_per_epoch} steps an epoch takes at {self._per_step():.2f} s a step)"
+                f"{c.steps_per_epoch} steps an epoch takes at {self._per_step():.2f} s a step, "
+                f"{self.reserve_after() / 60:.1f} min kept for scoring after training)"
             )
             self.stopping = True
         return self.given_up is not None

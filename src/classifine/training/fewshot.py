@@ -151,6 +151,7 @@ def fit_embedding(
     """
     from transformers import set_seed
 
+    from classifine.training.memory import INFERENCE_MMAP_THRESHOLD, cap_heap_growth, release_memory
     from classifine.training.precision import apply_threads
 
     assert plan.fewshot is not None, "fit_embedding needs a fewshot or head plan"
@@ -167,12 +168,15 @@ def fit_embedding(
     n_labels = len(plan.labels)
     model = EmbeddingClassifier(encoder, np.zeros((n_labels, encoder.config.hidden_size)), np.zeros(n_labels),
                                 labels=plan.labels)  # fmt: skip
+    cap_heap_growth(INFERENCE_MMAP_THRESHOLD)  # forward passes only from here on
     train = _Embedded(model, tokenizer, splits.train, plan)
     val = _Embedded(model, tokenizer, splits.validation, plan)
+    release_memory()  # the windows' token lists are gone; TF-IDF's vocabulary comes next
     c, cv_scores = _head_c(plan, train)
     head = fit_head(train.x, train.window_targets(), multi_label=plan.multi_label, n_labels=n_labels, c=c,
                     seed=plan.seed)  # fmt: skip
     tfidf = fit_tfidf_for_run(splits, plan.seed)
+    release_memory()
     summary = _validate(plan, val, head, tfidf)
     if val.n:  # the served head sees every labelled row, as the served TF-IDF model does
         x = np.concatenate([train.x, val.x])
@@ -182,6 +186,8 @@ def fit_embedding(
     summary |= _training_summary(plan, contrastive, c, cv_scores, encoder_seconds, started, val.n > 0)
     summary["tfidf"] = tfidf.model.params if tfidf is not None else None
     _write(run_dir, model, tokenizer, plan, splits, summary, snapshot, tfidf, contrastive["log_history"])
+    del model, train, val, encoder
+    release_memory()  # what follows (test scoring) starts from a small heap
     logger.info("run written to %s", run_dir)
     return run_dir
 

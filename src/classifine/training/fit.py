@@ -426,7 +426,7 @@ def _fit(
     snapshot: DatasetSplits | None,
     budget: _Budget,
 ) -> Path:
-    from classifine.training.memory import cap_heap_growth, release_memory
+    from classifine.training.memory import INFERENCE_MMAP_THRESHOLD, cap_heap_growth, release_memory
     from classifine.training.precision import apply_threads
 
     apply_threads(plan.threads)
@@ -447,6 +447,7 @@ def _fit(
         warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*", category=FutureWarning)
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     seconds = earlier + time.perf_counter() - started
+    cap_heap_growth(INFERENCE_MMAP_THRESHOLD)  # forward passes from here on
     if budget.planner is not None and budget.planner.given_up is not None:
         why = budget.planner.given_up
         del trainer, parts
