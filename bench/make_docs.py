@@ -18,7 +18,9 @@ refs = {
     "20newsgroups": "BERT-base ~85.3; TF-IDF + linear SVM 85.9",
 }
 ng = acc["20newsgroups"]
-_ng_steps = re.search(r"\((\d+) of the (\d+) steps an epoch takes at ([\d.]+) s a step", ng.get("method_reason") or "")
+_ng_steps = re.search(
+    r"\((\d+) of the (\d+) steps an epoch takes at ([\d.]+) s a step", ng.get("method_reason") or ""
+)
 ng_epochs = int(_ng_steps.group(1)) / int(_ng_steps.group(2)) if _ng_steps else float("nan")
 ng_step = float(_ng_steps.group(3)) if _ng_steps else float("nan")
 rows = []
@@ -251,10 +253,19 @@ bench/serve.py` re-runs it (`--quick` trains one epoch only; `--run RUN` serves 
 """
 
 
-# The few-shot section is written by hand beside bench/results/fewshot.json (which cells ran, and why).
+# The few-shot section's prose is written by hand beside bench/results/fewshot.json (which cells ran, and
+# why); its table is generated from the results.
 FEWSHOT_NOTES = ROOT / "bench" / "fewshot_notes.md"
 if FEWSHOT_NOTES.is_file():
-    doc += "\n" + FEWSHOT_NOTES.read_text()
+    import sys
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from fewshot import table as fewshot_table
+
+    fewshot = json.loads((R / "fewshot.json").read_text())
+    doc += "\n" + FEWSHOT_NOTES.read_text().replace(
+        "<!-- fewshot-table -->", fewshot_table(fewshot["summary"])
+    )
 if (R / "serve.json").is_file():
     doc += serving_section(json.loads((R / "serve.json").read_text()))
 (ROOT / "docs" / "benchmarks.md").write_text(doc)
