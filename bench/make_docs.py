@@ -135,7 +135,7 @@ python bench/accuracy.py --datasets sms-spam trec-6 movie-reviews 20newsgroups -
 Reading the table honestly:
 
 - On short texts (SMS, questions, review sentences) the served model beats the run's own TF-IDF + linear SVM
-  within the budget: by 0.3 points on SMS spam (where both are near the ceiling), 9.3 on trec-6, 5.4 on movie
+  within the budget: by 0.3 points on SMS spam (where both are near the ceiling), 8.4 on trec-6, 5.4 on movie
   reviews (where the hybrid adds 1.4 points to the transformer alone).
 - **20 Newsgroups** (long posts, 20 classes, the official by-date split): the example config leaves the method to
   `auto`, and on 2 cores a 15-minute budget for the whole command covers {100 * ng_epochs:.0f}% of an epoch of
