@@ -228,5 +228,6 @@ def test_auto_gives_fine_tuning_up_for_the_head_when_the_budget_fits_too_little(
     resolved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert resolved["model"]["method"] == "head"
     # A fine-tuning method set in the config is never given up (a short budget ends it instead).
-    lora = _cfg(tiny["bert"], model={**model, "method": "lora"}, train={"max_train_minutes": 0.1, "epochs": 1000})
+    short = {"max_train_minutes": 0.1, "epochs": 1000}
+    lora = _cfg(tiny["bert"], model={**model, "method": "lora"}, train=short)
     assert _fit(splits, lora, tmp_path / "lora")["train"]["method"] == "lora"
