@@ -110,6 +110,13 @@ def test_budget_schedule_ends_at_zero_and_can_be_replanned() -> None:
     assert s(0) == 0.0 and s(10) == 1.0 and s(100) == 0.0
     s.total = 60
     assert s(60) == 0.0 and 0 < s(59) < 0.03
+    # A re-plan continues from the multiplier where it happens: lengthened, the decay does not jump up
+    # (the learning rate keeps falling); shortened, it does not drop; it still ends at zero.
+    for total in (90, 40, 70):
+        before = s(30)
+        s.replan(total, 30)
+        factors = [s(k) for k in range(30, total + 1)]
+        assert factors[0] == before and factors == sorted(factors, reverse=True) and factors[-1] == 0.0
 
 
 def _log(run: Path) -> list[dict[str, Any]]:

@@ -158,11 +158,36 @@ class BudgetSchedule:
         self.total = max(1, total)
         self.warmup = max(0, warmup)
         self.planned = False
+        self.anchor = 0  # the step of the last re-plan after warm-up (0: none)
+        self.anchor_factor = 1.0  # the multiplier there, which the decay continues from
 
     def __call__(self, step: int) -> float:
         if step < self.warmup:
             return step / max(1, self.warmup)
+        if self.anchor and step >= self.anchor:
+            return max(0.0, self.anchor_factor * (self.total - step) / max(1, self.total - self.anchor))
         return max(0.0, (self.total - step) / max(1, self.total - self.warmup))
+
+    def replan(self, total: int, step: int) -> None:
+        """End at ``total`` instead, the decay continuing from the multiplier at ``step``: no jump up
+        when a re-plan lengthens the schedule, no drop when it shortens it.
+
+        Example:
+            >>> s = BudgetSchedule(total=10, warmup=0)
+            >>> s.replan(20, step=5)  # the multiplier is 0.5 at step 5, and stays so
+            >>> [round(s(k), 3) for k in (5, 6, 20)]
+            [0.5, 0.467, 0.0]
+        """
+        if step >= self.warmup and step > 0:
+            self.anchor_factor, self.anchor = self(step), step
+        self.total = max(1, total)
+
+    def plan(self) -> tuple[int, int, int, float]:
+        """What a re-plan decided, for other processes to follow (see :meth:`follow`)."""
+        return self.total, self.warmup, self.anchor, self.anchor_factor
+
+    def follow(self, plan: tuple[int, int, int, float]) -> None:
+        self.total, self.warmup, self.anchor, self.anchor_factor = plan
 
 
 @dataclass
@@ -346,10 +371,9 @@ class BudgetPlanner(TrainerCallback):
                 self.reserve_after() / 60,
                 "" if total < self.cap else ": all configured epochs fit",
             )
-        self.schedule.total = max(total, step)  # at most here: stop at this step
+        self.schedule.replan(max(total, step), step)  # at most here: stop at this step
         # Under DDP every process follows rank 0's plan: the same schedule, the same stop step.
-        plan = from_main((self.schedule.total, self.schedule.warmup))
-        self.schedule.total, self.schedule.warmup = plan
+        self.schedule.follow(from_main(self.schedule.plan()))
         if self.replans == 0 and total <= step:
             logger.warning(
                 "the time budget leaves no time to train: what follows training (validation, test "
