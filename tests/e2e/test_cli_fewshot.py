@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import csv
 import io
 import json
 from pathlib import Path
@@ -13,7 +12,7 @@ import torch
 import yaml
 
 from classifine.cli.main import main
-from fixtures_models import build_tiny_model, toy_texts
+from fixtures_models import build_tiny_model, write_toy_csv
 
 pytestmark = pytest.mark.e2e
 
@@ -25,12 +24,7 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _config(tmp_path: Path, model: Path, rows: int, **model_keys: object) -> Path:
-    texts, labels = toy_texts(rows, seed=5)
-    data = tmp_path / "toy.csv"
-    with open(data, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["text", "label"])
-        writer.writerows([t, y[0]] for t, y in zip(texts, labels, strict=True))
+    data = write_toy_csv(tmp_path / "toy.csv", rows, seed=5)
     cfg = {
         "data": {"source": str(data), "split": {"validation": 0.25, "test": 0.25}},
         "model": {"name": str(model), "max_length": 32, **model_keys},

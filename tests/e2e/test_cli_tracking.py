@@ -7,7 +7,6 @@ its event file through TensorBoard's own reader.
 
 from __future__ import annotations
 
-import csv
 import json
 import struct
 import sys
@@ -18,7 +17,7 @@ import pytest
 import yaml
 
 from classifine.cli.main import main
-from fixtures_models import build_tiny_model, toy_texts
+from fixtures_models import build_tiny_model, write_toy_csv
 
 pytestmark = pytest.mark.e2e
 
@@ -31,12 +30,7 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _config(tmp_path: Path, model: Path) -> Path:
-    texts, labels = toy_texts(200, seed=3)
-    data = tmp_path / "toy.csv"
-    with open(data, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["text", "label"])
-        writer.writerows([t, y[0]] for t, y in zip(texts, labels, strict=True))
+    data = write_toy_csv(tmp_path / "toy.csv", 200, seed=3)
     cfg = {
         "data": {"source": str(data), "split": {"validation": 0.15, "test": 0.15}},
         "model": {"name": str(model), "method": "full", "max_length": 32},

@@ -29,6 +29,7 @@ from scipy import sparse
 
 from classifine.data.dataset import Dataset
 from classifine.errors import DataError, ModelError
+from classifine.models.linear import over_labels
 
 logger = logging.getLogger(__name__)
 
@@ -196,14 +197,7 @@ def _fit_linear(
         classes = np.asarray(svm.classes_, dtype=np.int64)
         if len(classes) == 2 and n_labels == 2:
             return svm.coef_.astype(np.float32), svm.intercept_.astype(np.float32)
-        coef = np.zeros((n_labels, x.shape[1]), dtype=np.float32)
-        intercept = np.full(n_labels, -1e4, dtype=np.float32)  # classes absent from train never win
-        if len(classes) == 2:  # a binary SVM inside a larger label set: one score, +s and -s
-            coef[classes[1]], coef[classes[0]] = svm.coef_[0] / 2, -svm.coef_[0] / 2
-            intercept[classes[1]], intercept[classes[0]] = svm.intercept_[0] / 2, -svm.intercept_[0] / 2
-        else:
-            coef[classes], intercept[classes] = svm.coef_, svm.intercept_
-        return coef, intercept
+        return over_labels(svm.coef_, svm.intercept_, classes, n_labels, np.float32)
 
 
 def _model(

@@ -158,25 +158,32 @@ def encode_windows(tokenizer: Any, texts: list[str], max_length: int, long_text:
     return Windows(_rows(enc, list(range(len(texts)))), list(range(len(texts))), len(texts))
 
 
-def length_batches(lengths: Sequence[int], max_rows: int, budget: int = FORWARD_TOKENS) -> list[np.ndarray]:
-    """Row indices in forward-pass batches of similar length (shortest first): at most ``max_rows``
-    rows and ``budget`` padded tokens each (a row longer than the budget goes alone).
+def length_batches(lengths: Sequence[int], max_rows: int, budget: int = FORWARD_TOKENS) -> list[list[int]]:
+    """Rows in forward-pass batches of similar length, longest first: at most ``max_rows`` rows and
+    ``budget`` padded tokens each (a row longer than the budget goes alone).
 
     Example:
-        >>> [b.tolist() for b in length_batches([300, 5, 6, 7], max_rows=2, budget=400)]
-        [[1, 2], [3], [0]]
+        >>> length_batches([300, 5, 6, 7], max_rows=2, budget=400)
+        [[0], [3, 2], [1]]
     """
-    order = np.argsort(np.asarray(lengths, dtype=np.int64), kind="stable")
-    batches: list[np.ndarray] = []
-    start = 0
-    while start < len(order):
-        end = start + 1
-        while end < len(order) and end - start < max_rows:
-            if (end - start + 1) * lengths[order[end]] > budget:
-                break
-            end += 1
-        batches.append(order[start:end])
-        start = end
+    if budget < 1 or max_rows < 1:
+        raise ValueError("budget and max_rows must be positive")
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    return pack(order, lengths, budget, max_rows)
+
+
+def pack(order: Sequence[int], lengths: Sequence[int], budget: int, max_rows: int) -> list[list[int]]:
+    """Greedy packing of rows in ``order`` (longest first): the first row of a batch sets its width."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        width = lengths[current[0]] if current else lengths[i]
+        if current and (len(current) + 1 > max_rows or (len(current) + 1) * width > budget):
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
     return batches
 
 

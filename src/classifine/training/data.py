@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from classifine.data.dataset import Dataset
-from classifine.models.windows import LongText, encode_windows, pool
+from classifine.models.windows import LongText, encode_windows, length_batches, pack, pool
 
 _KEYS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -100,7 +100,7 @@ def token_budget_batches(
         part = shuffled[start : start + size]
         lens = np.asarray(lengths, dtype=np.int64)[part]
         order = part[np.argsort(-lens, kind="stable")].tolist()  # longest first, ties in shuffled order
-        batches += _pack(order, lengths, budget, max_rows)
+        batches += pack(order, lengths, budget, max_rows)
     return [batches[k] for k in rng.permutation(len(batches)).tolist()]
 
 
@@ -117,34 +117,6 @@ def _fit_count(batches: list[list[int]], count: int, lengths: Sequence[int]) -> 
         first, second = sorted(cost[:2])
         out[first] = out[first] + out.pop(second)
     return out
-
-
-def sorted_batches(lengths: Sequence[int], budget: int, max_rows: int) -> list[list[int]]:
-    """Consecutive batches of rows sorted longest first under the same budget (for evaluation).
-
-    Example:
-        >>> sorted_batches([5, 50, 6], budget=60, max_rows=8)
-        [[1], [2, 0]]
-    """
-    if budget < 1 or max_rows < 1:
-        raise ValueError("budget and max_rows must be positive")
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    return _pack(order, lengths, budget, max_rows)
-
-
-def _pack(order: list[int], lengths: Sequence[int], budget: int, max_rows: int) -> list[list[int]]:
-    """Greedy packing of rows in ``order`` (longest first): the first row of a batch sets its width."""
-    batches: list[list[int]] = []
-    current: list[int] = []
-    for i in order:
-        width = lengths[current[0]] if current else lengths[i]
-        if current and (len(current) + 1 > max_rows or (len(current) + 1) * width > budget):
-            batches.append(current)
-            current = []
-        current.append(i)
-    if current:
-        batches.append(current)
-    return batches
 
 
 class TokenBatches:
@@ -191,7 +163,7 @@ class TokenBatches:
         if self.shuffle:
             self.batches = _fit_count(self._plan(epoch), self.count, self._lengths)
         else:
-            self.batches = sorted_batches(self._lengths, self.budget, self.max_rows)
+            self.batches = length_batches(self._lengths, self.max_rows, self.budget)
 
     def __len__(self) -> int:
         return len(self.batches)
@@ -246,7 +218,7 @@ class Collator:
 
 def iter_batches(enc: Encoded, budget: int, max_rows: int) -> Iterator[list[int]]:
     """Evaluation batches of ``enc`` (longest first, token-budgeted) as lists of row indices."""
-    yield from sorted_batches(enc.lengths(), budget, max_rows)
+    yield from length_batches(enc.lengths(), max_rows, budget)
 
 
 def probabilities(logits: np.ndarray, multi_label: bool) -> np.ndarray:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from classifine.evaluation.metrics import headline_metrics
+from classifine.models.linear import ABSENT, over_labels
 from classifine.models.windows import INPUT_KEYS, LongText, encode_windows, length_batches, pool
 from classifine.training.data import probabilities
 
@@ -98,17 +99,12 @@ def fit_head(
             return weight, bias
         y = np.asarray(y, dtype=np.int64)
         classes = np.unique(y)
-        bias[:] = -1e4  # classes absent from the training rows never win
-        if len(classes) == 1:
+        if len(classes) == 1:  # one class seen: it always wins
+            bias[:] = ABSENT
             bias[classes[0]] = 0.0
             return weight, bias
         lr = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(x, y)
-        if len(classes) == 2:
-            weight[classes[1]], weight[classes[0]] = lr.coef_[0] / 2, -lr.coef_[0] / 2
-            bias[classes[1]], bias[classes[0]] = lr.intercept_[0] / 2, -lr.intercept_[0] / 2
-        else:
-            weight[classes], bias[classes] = lr.coef_, lr.intercept_
-    return weight, bias
+    return over_labels(lr.coef_, lr.intercept_, classes, n_labels)
 
 
 def head_probabilities(
