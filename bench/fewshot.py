@@ -20,6 +20,10 @@ Cells run seed by seed (every K of seed 0 first); results are written after ever
 invocation adds only the missing cells (``--fresh`` starts over), so a grid can be filled in parts;
 ``--rerun-classifine`` re-runs only classifine's side of cells that ran (SetFit's is kept; such a
 cell says ``setfit_from_earlier_run``).
+``--setfit-only`` runs only SetFit's side of the missing cells (it does not depend on classifine's
+defaults) into bench/results/fewshot_setfit.json, which a later full run takes SetFit's scores from;
+``--threads N`` pins torch to N threads (recorded per cell: a time ratio is shown only when both
+systems ran on the same number of threads).
 ``missing_cells`` in the results lists what has not run. Writes bench/results/fewshot.json and
 docs/fewshot_learning_curve.png; prints a table.
 """
@@ -42,6 +46,7 @@ import classifine  # noqa: F401  (sets OMP_WAIT_POLICY before torch is imported)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "fewshot.json"
+SETFIT_RESULTS = ROOT / "bench" / "results" / "fewshot_setfit.json"
 PLOT = ROOT / "docs" / "fewshot_learning_curve.png"
 SYSTEMS = ("classifine", "setfit", "tfidf")
 DATASETS = ("trec-6", "movie-reviews")
@@ -86,6 +91,7 @@ def run_classifine(train: Any, test: Any, out: Path, name: str) -> dict[str, dic
         "classifine": {
             **_scores(y, served.argmax(1)),
             "train_seconds": round(seconds, 2),
+            "threads": _threads(),
             "method": train_info.get("method"),
             "steps": train_info.get("global_step"),
             "hybrid_weight": clf.meta.hybrid_weight,
@@ -106,7 +112,49 @@ def run_setfit(train: Any, test: Any, seed: int, minilm: Path, out: Path) -> dic
     Trainer(model=model, args=args, train_dataset=data).train()
     seconds = time.perf_counter() - start
     predicted = np.asarray(model.predict(list(test.texts), batch_size=64))
-    return {**_scores(test.y(), predicted), "train_seconds": round(seconds, 2)}
+    return {**_scores(test.y(), predicted), "train_seconds": round(seconds, 2), "threads": _threads()}
+
+
+def _threads() -> int:
+    import torch
+
+    return int(torch.get_num_threads())
+
+
+def _setfit_runs() -> dict[tuple[str, int, int], dict[str, Any]]:
+    """SetFit results of ``--setfit-only`` runs, by (dataset, K, seed)."""
+    if not SETFIT_RESULTS.is_file():
+        return {}
+    runs = json.loads(SETFIT_RESULTS.read_text(encoding="utf-8"))["runs"]
+    return {(r["dataset"], r["k"], r["seed"]): r for r in runs}
+
+
+def _setfit_only(args: argparse.Namespace, done: set[tuple[str, int, int]], minilm: Path) -> None:
+    """Run SetFit alone on the cells neither file has, appending each to SETFIT_RESULTS."""
+    from classifine.data.loading import read_dataset
+    from classifine.data.sample import k_per_class
+
+    runs = _setfit_runs()
+    splits: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="fewshot-setfit-") as tmp:
+        for seed, k, dataset in _grid(args):
+            if (dataset, k, seed) in done or (dataset, k, seed) in runs:
+                continue
+            if dataset not in splits:
+                splits[dataset] = read_dataset(f"{dataset}:train"), read_dataset(f"{dataset}:test")
+            train_all, test = splits[dataset]
+            rows = k_per_class(train_all, k, seed)
+            load_before = os.getloadavg()[0]
+            result = run_setfit(rows, test, seed, minilm, Path(tmp) / "setfit")
+            runs[(dataset, k, seed)] = {
+                **{"dataset": dataset, "k": k, "seed": seed, "setfit": result},
+                **{"load_before": load_before, "load_after": os.getloadavg()[0]},
+            }
+            SETFIT_RESULTS.write_text(
+                json.dumps({"runs": list(runs.values())}, indent=2) + "\n", encoding="utf-8"
+            )
+            acc, sec = result["accuracy"], result["train_seconds"]
+            print(f"{dataset} K={k} seed={seed}: SetFit {acc:.4f} ({sec:.0f}s)", flush=True)
 
 
 def _summary(cells: list[dict[str, Any]]) -> dict[str, Any]:
@@ -119,10 +167,13 @@ def _summary(cells: list[dict[str, Any]]) -> dict[str, Any]:
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
                     key.setdefault(metric, []).append(float(value))
         ratio = out[cell["dataset"]][str(cell["k"])].setdefault("ratio", {})
-        ratio.setdefault("train_seconds_ratio", []).append(cell["train_seconds_ratio"])
+        if cell["train_seconds_ratio"] is not None:
+            ratio.setdefault("train_seconds_ratio", []).append(cell["train_seconds_ratio"])
     for per_k in out.values():
         for systems in per_k.values():
             for system, metrics in systems.items():
+                if not metrics:
+                    continue
                 systems[system] = {
                     **{f"{m}_mean": round(statistics.fmean(v), 4) for m, v in metrics.items()},
                     **{f"{m}_std": round(statistics.pstdev(v), 4) for m, v in metrics.items()},
@@ -202,11 +253,13 @@ def table(summary: dict[str, Any]) -> str:
             def pm(system: str, metric: str, s: dict[str, Any] = s) -> str:
                 return f"{100 * s[system][f'{metric}_mean']:.1f} ± {100 * s[system][f'{metric}_std']:.1f}"
 
+            mean_ratio = s["ratio"].get("train_seconds_ratio_mean")
+            ratio = f"{mean_ratio:.2f}" if mean_ratio is not None else "n/a (threads differ)"
             lines.append(
                 f"| {dataset} | {k} | {pm('classifine', 'accuracy')} | {pm('setfit', 'accuracy')} "
                 f"| {pm('tfidf', 'accuracy')} | {pm('classifine', 'macro_f1')} | {pm('setfit', 'macro_f1')} "
                 f"| {pm('tfidf', 'macro_f1')} | {s['classifine']['train_seconds_mean']:.0f} "
-                f"| {s['setfit']['train_seconds_mean']:.0f} | {s['ratio']['train_seconds_ratio_mean']:.2f} "
+                f"| {s['setfit']['train_seconds_mean']:.0f} | {ratio} "
                 f"| {s['classifine']['n_seeds']} |"
             )
     return "\n".join(lines)
@@ -237,7 +290,15 @@ def main() -> None:
         "(SetFit does not depend on classifine's defaults); the cell's time ratio is recomputed",
     )
     parser.add_argument("--note", default="", help="what else ran on the machine, for the record")
+    parser.add_argument(
+        "--setfit-only", action="store_true", help=f"run only SetFit, into {SETFIT_RESULTS.name}"
+    )
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.WARNING)
     from classifine.assets import fetch
     from classifine.data.loading import read_dataset
@@ -245,6 +306,10 @@ def main() -> None:
 
     minilm = fetch("minilm-l6")
     results = _load(args.fresh)
+    if args.setfit_only:
+        _setfit_only(args, {(c["dataset"], c["k"], c["seed"]) for c in results["cells"]}, minilm)
+        return
+    earlier_setfit = _setfit_runs()
     results |= {"environment": _environment()}
     if args.note:
         results.setdefault("notes", []).append(args.note)
@@ -265,11 +330,21 @@ def main() -> None:
             if old is not None:
                 results["cells"].remove(old)
                 cell |= {"setfit": old["setfit"], "setfit_from_earlier_run": True}
+            elif (dataset, k, seed) in earlier_setfit:
+                cell |= {
+                    "setfit": earlier_setfit[(dataset, k, seed)]["setfit"],
+                    "setfit_from_earlier_run": True,
+                }
             else:
                 cell["setfit"] = run_setfit(rows, test, seed, minilm, Path(tmp) / "setfit")
             cell["load_after"] = os.getloadavg()[0]
-            cell["train_seconds_ratio"] = round(
-                cell["classifine"]["train_seconds"] / cell["setfit"]["train_seconds"], 3
+            same_threads = cell["classifine"]["threads"] == cell["setfit"].get(
+                "threads", cell["classifine"]["threads"]
+            )
+            cell["train_seconds_ratio"] = (
+                round(cell["classifine"]["train_seconds"] / cell["setfit"]["train_seconds"], 3)
+                if same_threads
+                else None  # SetFit ran on fewer threads (beside other work): its time is not comparable
             )
             results["cells"].append(cell)
             _finish(results)

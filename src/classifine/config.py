@@ -82,18 +82,20 @@ class LoraConfig(_Section):
 class FewshotConfig(_Section):
     """Contrastive fine-tuning of the sentence encoder (``model.method: fewshot``) and the head.
 
-    ``loss``: ``batch_all`` (every valid triplet in class-grouped batches), ``cosine`` (SetFit's
-    cosine-similarity pairs; multi-label runs always use pairs). ``passes``: how many times the
-    contrastive stage sees each training text; the optimizer steps follow from it (``train.max_steps``
-    overrides). ``head_c``: inverse L2 strength of the logistic-regression head (``auto``: a fixed
-    value after contrastive training, cross-validated on the training rows for ``method: head``).
+    ``loss``: ``cosine`` (SetFit's cosine-similarity pairs, balanced positive / negative; multi-label
+    runs always use pairs) or ``batch_all`` (every valid triplet in class-grouped batches).
+    ``passes``: ``auto`` trains one optimizer step per ``train.batch_size`` of SetFit's pairs (which
+    grow with the square of the rows); a number is that many passes over the training rows. The
+    steps are kept within ``min_steps``..``max_steps`` (``train.max_steps`` overrides).
+    ``head_c``: inverse L2 strength of the logistic-regression head (``auto``: a fixed value after
+    contrastive training, cross-validated on the training rows for ``method: head``).
     ``max_per_class``: ``method: auto`` picks ``fewshot`` up to this many labelled rows per class.
     """
 
-    loss: Literal["batch_all", "cosine"] = "batch_all"
-    passes: float = Field(20.0, gt=0)
-    min_steps: int = Field(40, ge=1)
-    max_steps: int = Field(1000, ge=1)
+    loss: Literal["cosine", "batch_all"] = "cosine"
+    passes: Annotated[float, Field(gt=0)] | Literal["auto"] = "auto"
+    min_steps: int = Field(200, ge=1)
+    max_steps: int = Field(2000, ge=1)
     head_c: float | Literal["auto"] = "auto"
     max_per_class: int = Field(64, ge=1)
 
@@ -163,15 +165,15 @@ def default_learning_rate(method: str) -> float:
     """The learning rate used when ``train.learning_rate`` is unset.
 
     LoRA trains few parameters and wants a larger step than full fine-tuning. Contrastive
-    fine-tuning of a sentence encoder (``fewshot``) runs few steps (20 passes over a handful of rows,
-    see ``model.fewshot``): at SetFit's 2e-5 such a short run leaves the encoder under-trained, so it
-    takes full fine-tuning's 5e-5 (chosen on held-out training rows, see docs/training.md).
+    fine-tuning of a sentence encoder (``fewshot``) takes SetFit's 2e-5: it runs at least
+    ``model.fewshot.min_steps`` (200) steps of pairs, enough at that rate (chosen on held-out
+    training rows, see docs/training.md).
 
     Example:
         >>> default_learning_rate("lora")
         0.001
     """
-    return {"full": 5e-5, "fewshot": 5e-5, "head": 5e-5}.get(method, 1e-3)
+    return {"full": 5e-5, "fewshot": 2e-5, "head": 5e-5}.get(method, 1e-3)
 
 
 class OutputConfig(_Section):

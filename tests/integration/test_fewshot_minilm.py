@@ -35,7 +35,8 @@ def test_eight_questions_per_class_beat_tfidf_with_the_default(tmp_path: Path) -
     assert info["method"] == "fewshot" and info["method_reason"].startswith("auto: 7 labelled rows per class")
     assert "fixed schedule" in info["selection"]  # 5 validation rows choose nothing
     fewshot = result.metrics["fewshot"]
-    assert fewshot["contrastive_steps"] >= 40 and fewshot["last_loss"] < fewshot["first_loss"]
+    assert fewshot["contrastive_loss"] == "cosine" and fewshot["contrastive_steps"] == 200  # the step floor
+    assert fewshot["last_loss"] < fewshot["first_loss"]
 
     report = result.report
     assert report is not None and report.baseline is not None

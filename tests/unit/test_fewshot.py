@@ -73,13 +73,13 @@ def test_fewshot_plan_resolves_every_auto(tiny: dict[str, Path]) -> None:
     splits = _k_splits(8)
     plan = make_plan(_cfg(tiny["bert"]), splits)
     assert plan.method == "fewshot" and plan.fewshot is not None
-    assert plan.fewshot.steps == plan.max_steps == 40  # 20 passes over 16 rows at batch 16, floor 40
-    assert plan.fewshot.loss == "batch_all" and plan.learning_rate == 5e-5
+    assert plan.fewshot.steps == plan.max_steps == 200  # SetFit's pairs of 16 rows: 2 x 64 / 16, floor 200
+    assert plan.fewshot.loss == "cosine" and plan.learning_rate == 2e-5
     assert not plan.selection.on_validation and plan.selection.patience is None
     flat = yaml.safe_dump(plan.config.model_dump(mode="json"))
     resolved = plan.config
     assert resolved.model.method == "fewshot" and resolved.train.selection == "fixed"
-    assert resolved.train.max_steps == 40 and "auto" not in {resolved.model.long_text, resolved.train.loss}
+    assert resolved.train.max_steps == 200 and "auto" not in {resolved.model.long_text, resolved.train.loss}
     assert "method: auto" not in flat
     lora = make_plan(_cfg(tiny["bert"], model={"method": "lora"}), splits)
     assert lora.max_steps == MIN_STEPS and lora.fewshot is None and "raised to 100" in lora.schedule
@@ -142,15 +142,21 @@ def _fit(splits: DatasetSplits, cfg: object, run: Path) -> dict:
     return json.loads((run / "metrics.json").read_text())
 
 
-@pytest.mark.parametrize("method", ["fewshot", "head"])
+@pytest.mark.parametrize(
+    ("method", "loss"), [("fewshot", "cosine"), ("fewshot", "batch_all"), ("head", "none")]
+)
 def test_tiny_embedding_runs_are_ordinary_artifacts(
-    tiny: dict[str, Path], tmp_path: Path, method: str
+    tiny: dict[str, Path], tmp_path: Path, method: str, loss: str
 ) -> None:
     from classifine.inference.predictor import Classifier
 
     splits = toy_splits(n_train=48, n_eval=24)
-    cfg = _cfg(tiny["bert"], model={"method": method, "hybrid": "auto"}, train={"learning_rate": 1e-3})
+    model = {"method": method, "hybrid": "auto"} | (
+        {"fewshot": {"loss": loss}} if method == "fewshot" else {}
+    )
+    cfg = _cfg(tiny["bert"], model=model, train={"learning_rate": 1e-3})
     metrics = _fit(splits, cfg, tmp_path / method)
+    assert metrics["fewshot"]["contrastive_loss"].split(" ")[0] == loss
     meta = json.loads((tmp_path / method / "model" / "classifine.json").read_text())
     assert meta["method"] == method and meta["embedding"]["pooling"] == "mean"
     assert meta["hybrid_weight"] == 0.0  # 24 validation texts: the hybrid is not chosen on them
@@ -171,9 +177,10 @@ def test_tiny_multilabel_fewshot_uses_pairs_and_sigmoid(tiny: dict[str, Path], t
     from classifine.inference.predictor import Classifier
 
     splits = toy_multilabel_splits(n_train=48, n_eval=16)
-    cfg = _cfg(tiny["bert"], model={"method": "fewshot"}, train={"learning_rate": 1e-3})
+    cfg = _cfg(tiny["bert"], model={"method": "fewshot", "fewshot": {"loss": "batch_all"}},
+               train={"learning_rate": 1e-3})  # fmt: skip
     metrics = _fit(splits, cfg, tmp_path / "ml")
-    assert metrics["fewshot"]["contrastive_loss"] == "cosine"
+    assert metrics["fewshot"]["contrastive_loss"] == "cosine"  # triplets need single labels: pairs
     assert metrics["thresholds"] == [0.5, 0.5, 0.5]  # 16 validation texts do not tune thresholds
     clf = Classifier.load(tmp_path / "ml")
     probs = clf.predict_proba(splits.test.texts)
@@ -231,3 +238,23 @@ def test_auto_gives_fine_tuning_up_for_the_head_when_the_budget_fits_too_little(
     short = {"max_train_minutes": 0.1, "epochs": 1000}
     lora = _cfg(tiny["bert"], model={**model, "method": "lora"}, train=short)
     assert _fit(splits, lora, tmp_path / "lora")["train"]["method"] == "lora"
+
+
+def test_auto_contrastive_steps_follow_setfits_pair_count() -> None:
+    from classifine.training.schedule import fewshot_settings, pair_counts
+
+    cfg = config_from_dict({})
+    small, larger = _k_splits(8).train, _k_splits(40).train
+    assert pair_counts(small) == (2 * 28, 64)  # two classes of 8: 28 pairs within each, 8 x 8 across
+    assert fewshot_settings(cfg, "fewshot", small).steps == 200  # 2 x 64 pairs / 16: the floor
+    assert fewshot_settings(cfg, "fewshot", larger).steps == 2 * 40 * 40 // 16  # grows with rows squared
+    capped = config_from_dict({"model": {"fewshot": {"max_steps": 150, "min_steps": 10}}})
+    assert fewshot_settings(capped, "fewshot", larger).steps == 150
+    passes = config_from_dict({"model": {"fewshot": {"passes": 4, "min_steps": 1}}})
+    assert fewshot_settings(passes, "fewshot", larger).steps == 4 * 80 // 16
+    assert fewshot_settings(config_from_dict({"train": {"max_steps": 7}}), "fewshot", larger).steps == 7
+    multi = toy_multilabel_splits().train
+    positive, negative = pair_counts(multi)
+    sets = [set(row) for row in multi.labels]
+    shared = sum(bool(a & b) for i, a in enumerate(sets) for b in sets[i + 1 :])
+    assert (positive, positive + negative) == (shared, len(multi) * (len(multi) - 1) // 2)

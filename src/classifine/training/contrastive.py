@@ -5,16 +5,16 @@ pooling, L2 normalisation - exactly the embedding the served
 :class:`~classifine.models.embedding.EmbeddingClassifier` computes, and is trained by
 ``SentenceTransformerTrainer`` with one of its losses:
 
+* ``cosine`` (default): SetFit's recipe - ``CosineSimilarityLoss`` on balanced pairs (same class 1,
+  other class 0; multi-label: sharing any label is positive), as many steps as SetFit's pair count
+  gives (:func:`~classifine.training.schedule.fewshot_settings`). Multi-label data always uses pairs.
 * ``batch_all`` (single-label): ``BatchAllTripletLoss`` over class-grouped batches
-  (``BatchSamplers.GROUP_BY_LABEL``): every (anchor, positive, negative) triplet of a batch counts,
-  so one pass over N texts teaches as much as many SetFit pairs, at N forward passes.
-* ``cosine``: SetFit's recipe - ``CosineSimilarityLoss`` on balanced pairs (same class 1, other
-  class 0; multi-label: sharing any label is positive). Multi-label data always uses pairs.
+  (``BatchSamplers.GROUP_BY_LABEL``): every (anchor, positive, negative) triplet of a batch counts.
 
 Example:
     >>> encoder, tokenizer, summary = train_contrastive(splits.train, plan, work)
     >>> summary["steps"]
-    60
+    200
 """
 
 from __future__ import annotations

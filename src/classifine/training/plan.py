@@ -274,7 +274,7 @@ def make_plan(cfg: Config, splits: DatasetSplits) -> TrainPlan:
     weights = class_weights(splits.train, t.class_weights)
     max_length = _max_length(cfg, spec)
     method, why = choose_method(cfg, spec, splits)
-    fewshot = fewshot_settings(cfg, method, len(splits.train))
+    fewshot = fewshot_settings(cfg, method, splits.train)
     if fewshot is not None:
         max_steps, warmup, schedule = (
             fewshot.steps or None,

@@ -100,12 +100,38 @@ def choose_method(cfg: Config, spec: ModelSpec, splits: DatasetSplits) -> tuple[
     return "lora", f"auto: {per_class:g} labelled rows per class (median) > {limit}"
 
 
-def fewshot_settings(cfg: Config, method: str, n_train: int) -> FewshotSettings | None:
-    """The contrastive schedule in optimizer steps (``passes`` over the rows, within [min, max] steps).
+def pair_counts(train: Dataset) -> tuple[int, int]:
+    """``(positive, negative)``: unordered pairs of training rows of the same class or not.
+
+    Multi-label: a pair is positive when the rows share a label.
 
     Example:
-        >>> fewshot_settings(cfg, "fewshot", 48).steps  # 20 passes over 48 rows at batch 16
-        60
+        >>> pair_counts(k_per_class(train, 8))  # 6 classes of 8 rows
+        (168, 960)
+    """
+    y = train.y()
+    n = len(train)
+    if train.multi_label:
+        multi_hot = np.asarray(y, dtype=np.float64)
+        shares = (multi_hot @ multi_hot.T) > 0
+        positive = int((shares.sum() - np.trace(shares)) // 2)
+    else:
+        counts = np.bincount(np.asarray(y, dtype=np.int64))
+        positive = int(sum(int(c) * (int(c) - 1) // 2 for c in counts))
+    return positive, n * (n - 1) // 2 - positive
+
+
+def fewshot_settings(cfg: Config, method: str, train: Dataset) -> FewshotSettings | None:
+    """The contrastive schedule in optimizer steps, kept within ``[min_steps, max_steps]``.
+
+    ``passes: auto`` counts SetFit's pairs: the larger of the positive and negative pair counts,
+    twice (the smaller kind is sampled again to match), one step per ``batch_size`` pairs; the
+    pairs a few rows give grow with the square of their number, and so does what the encoder can
+    learn from them. A number of ``passes`` is that many passes over the rows instead.
+
+    Example:
+        >>> fewshot_settings(cfg, "fewshot", k_per_class(train, 8)).steps  # 2 x 960 pairs / 16
+        200
     """
     if method not in EMBEDDING_METHODS:
         return None
@@ -114,8 +140,13 @@ def fewshot_settings(cfg: Config, method: str, n_train: int) -> FewshotSettings 
     c = None if fs.head_c == "auto" else float(fs.head_c)
     if method == "head":
         return FewshotSettings("none", 0, batch, c)
-    steps = cfg.train.max_steps or math.ceil(fs.passes * n_train / batch)
-    if not cfg.train.max_steps:
+    if cfg.train.max_steps:
+        steps = cfg.train.max_steps
+    else:
+        if fs.passes == "auto":
+            steps = math.ceil(2 * max(pair_counts(train)) / batch)
+        else:
+            steps = math.ceil(fs.passes * len(train) / batch)
         steps = min(max(steps, fs.min_steps), fs.max_steps)
     return FewshotSettings(fs.loss, int(steps), batch, FEWSHOT_HEAD_C if c is None else c)
 

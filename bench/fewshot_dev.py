@@ -1,0 +1,90 @@
+"""Rank few-shot recipes on held-out *training* rows (never the test split): how the defaults were chosen.
+
+For each dataset, K and sampling seed, K rows per class are drawn from the catalog's train split
+(``k_per_class``) and 1,500 other rows of that split are held out; ``classifine.train`` runs on the K
+rows with the given config overrides (on one thread) and is scored on the held-out rows. One JSON line
+per run is appended to ``--out``. ``__setfit_steps: F`` sets ``train.max_steps`` to F x SetFit's pair
+count of the rows the run trains on (a tenth is held out for validation), ``__min_steps`` floors it:
+this is how recipes were compared before ``model.fewshot.passes: auto`` existed.
+
+Run:  python bench/fewshot_dev.py NAME '{"model.fewshot.loss": "batch_all"}' [--k 8 16] [--seeds 10 11 12 13]
+      [--datasets trec-6 movie-reviews] [--out bench/results/fewshot_dev.jsonl]
+Results of the runs behind docs/training.md's table: bench/results/fewshot_dev.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import classifine
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _overrides(raw: dict[str, Any], rows: Any) -> dict[str, Any]:
+    out = dict(raw) | {"train.threads": 1}
+    factor, floor = out.pop("__setfit_steps", None), out.pop("__min_steps", 0)
+    if factor:
+        counts = np.bincount(rows.y())
+        n = len(rows) - max(1, len(rows) // 10)  # about what the run trains on
+        positive = sum(c * (c - 1) / 2 for c in counts * n / len(rows))
+        negative = n * (n - 1) / 2 - positive
+        out["train.max_steps"] = max(int(np.ceil(factor * 2 * max(positive, negative) / 16)), floor)
+    return out
+
+
+def main() -> None:
+    import pandas as pd
+
+    from classifine.data.loading import read_dataset
+    from classifine.data.sample import k_per_class
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name")
+    parser.add_argument("overrides", help="config overrides as a JSON object")
+    parser.add_argument("--k", nargs="+", type=int, default=[8, 16])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[10, 11, 12, 13])
+    parser.add_argument("--datasets", nargs="+", default=["trec-6", "movie-reviews"])
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "fewshot_dev.jsonl")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    raw = json.loads(args.overrides)
+    for name in args.datasets:
+        full = read_dataset(f"{name}:train")
+        for k in args.k:
+            for seed in args.seeds:
+                rows = k_per_class(full, k, seed)
+                used = set(rows.texts)
+                rest = [i for i, t in enumerate(full.texts) if t not in used]
+                pick = np.random.default_rng(seed).choice(rest, size=min(1500, len(rest)), replace=False)
+                held = pd.DataFrame(
+                    {"text": [full.texts[i] for i in pick], "label": [full.labels[i][0] for i in pick]}
+                )
+                frame = pd.DataFrame({"text": rows.texts, "label": [r[0] for r in rows.labels]})
+                with tempfile.TemporaryDirectory() as tmp:
+                    start = time.perf_counter()
+                    result = classifine.train(
+                        frame, _overrides(raw, rows), test=held, output_dir=tmp, name="x",
+                        evaluate=False, progress=False, seed=seed,
+                    )  # fmt: skip
+                    seconds = time.perf_counter() - start
+                    predicted = [p.label for p in result.classifier.predict(list(held["text"]))]
+                accuracy = float(np.mean([a == b for a, b in zip(predicted, held["label"], strict=True)]))
+                steps = result.metrics["train"].get("global_step")
+                record = {"variant": args.name, "dataset": name, "k": k, "seed": seed, "acc": accuracy,
+                          "sec": round(seconds, 1), "steps": steps}  # fmt: skip
+                print(json.dumps(record), flush=True)
+                with args.out.open("a", encoding="utf-8") as f:
+                    f.write(json.dumps(record) + "\n")
+
+
+if __name__ == "__main__":
+    main()
