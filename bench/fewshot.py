@@ -338,13 +338,11 @@ def main() -> None:
             else:
                 cell["setfit"] = run_setfit(rows, test, seed, minilm, Path(tmp) / "setfit")
             cell["load_after"] = os.getloadavg()[0]
-            same_threads = cell["classifine"]["threads"] == cell["setfit"].get(
-                "threads", cell["classifine"]["threads"]
-            )
+            same_threads = cell["classifine"]["threads"] == cell["setfit"].get("threads")
             cell["train_seconds_ratio"] = (
                 round(cell["classifine"]["train_seconds"] / cell["setfit"]["train_seconds"], 3)
                 if same_threads
-                else None  # SetFit ran on fewer threads (beside other work): its time is not comparable
+                else None  # the two ran on different numbers of threads: their times are not comparable
             )
             results["cells"].append(cell)
             _finish(results)
