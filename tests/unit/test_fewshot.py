@@ -81,6 +81,7 @@ def test_fewshot_plan_resolves_every_auto(tiny: dict[str, Path]) -> None:
     assert resolved.model.method == "fewshot" and resolved.train.selection == "fixed"
     assert resolved.train.max_steps == 200 and "auto" not in {resolved.model.long_text, resolved.train.loss}
     assert "method: auto" not in flat
+    assert resolved.model.fewshot.passes == 200 * 16 / 16  # the steps as passes over the 16 training rows
     lora = make_plan(_cfg(tiny["bert"], model={"method": "lora"}), splits)
     assert lora.max_steps == MIN_STEPS and lora.fewshot is None and "raised to 100" in lora.schedule
 

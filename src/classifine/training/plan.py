@@ -338,6 +338,12 @@ def _with_resolved_config(plan: TrainPlan, splits: DatasetSplits) -> TrainPlan:
     if plan.lora is not None:
         targets = plan.lora.targets
         cfg.model.lora.target_modules = "all-linear" if isinstance(targets, str) else list(targets)
+    if cfg.model.fewshot.passes == "auto":  # written as passes over this split (fewshot: see max_steps)
+        steps = plan.fewshot.steps if plan.fewshot is not None and plan.fewshot.steps else None
+        if steps is None:
+            auto = fewshot_settings(plan.config, "fewshot", splits.train)
+            steps = auto.steps if auto is not None else 0
+        cfg.model.fewshot.passes = round(steps * cfg.train.batch_size / max(len(splits.train), 1), 3) or 1.0
     if plan.fewshot is not None and plan.fewshot.head_c is not None:
         cfg.model.fewshot.head_c = plan.fewshot.head_c
     elif plan.fewshot is None and cfg.model.fewshot.head_c == "auto":
