@@ -203,9 +203,9 @@ def _environment() -> dict[str, Any]:
     return {"cpu": cpu_name(), "cpus": len(os.sched_getaffinity(0)), "versions": versions}
 
 
-def _write(results: dict[str, Any]) -> None:
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+def _write(results: dict[str, Any], path: Path = RESULTS) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
 
 
 def plot(summary: dict[str, Any], path: Path) -> None:
@@ -265,11 +265,23 @@ def table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _load(fresh: bool) -> dict[str, Any]:
+def _load(fresh: bool, path: Path = RESULTS) -> dict[str, Any]:
     """The results so far (a run continues where the last one stopped unless ``--fresh``)."""
-    if not fresh and RESULTS.is_file():
-        return dict(json.loads(RESULTS.read_text(encoding="utf-8")))
+    if not fresh and path.is_file():
+        return dict(json.loads(path.read_text(encoding="utf-8")))
     return {"cells": []}
+
+
+def _merge(source: Path) -> None:
+    """Take ``source``'s cells into RESULTS (replacing the same dataset, K and seed), with its notes."""
+    results, other = _load(False), _load(False, source)
+    theirs = {(c["dataset"], c["k"], c["seed"]) for c in other["cells"]}
+    results["cells"] = [c for c in results["cells"] if (c["dataset"], c["k"], c["seed"]) not in theirs]
+    results["cells"] += other["cells"]
+    results["notes"] = list(dict.fromkeys(results.get("notes", []) + other.get("notes", [])))
+    _finish(results)
+    plot(results["summary"], PLOT)
+    print(table(results["summary"]))
 
 
 def _grid(args: argparse.Namespace) -> list[tuple[int, int, str]]:
@@ -294,7 +306,17 @@ def main() -> None:
         "--setfit-only", action="store_true", help=f"run only SetFit, into {SETFIT_RESULTS.name}"
     )
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=RESULTS,
+        help="the results file; another name lets two runs share the machine, then --merge it",
+    )
+    parser.add_argument("--merge", type=Path, default=None, help=f"take its cells into {RESULTS.name}")
     args = parser.parse_args()
+    if args.merge:
+        _merge(args.merge)
+        return
     if args.threads:
         import torch
 
@@ -305,7 +327,7 @@ def main() -> None:
     from classifine.data.sample import k_per_class
 
     minilm = fetch("minilm-l6")
-    results = _load(args.fresh)
+    results = _load(args.fresh, args.results)
     if args.setfit_only:
         _setfit_only(args, {(c["dataset"], c["k"], c["seed"]) for c in results["cells"]}, minilm)
         return
@@ -345,20 +367,21 @@ def main() -> None:
                 else None  # the two ran on different numbers of threads: their times are not comparable
             )
             results["cells"].append(cell)
-            _finish(results)
+            _finish(results, args.results)
             _print_cell(cell)
-    _finish(results)
-    plot(results["summary"], PLOT)
+    _finish(results, args.results)
+    if args.results == RESULTS:
+        plot(results["summary"], PLOT)
     print(table(results["summary"]))
 
 
-def _finish(results: dict[str, Any]) -> None:
+def _finish(results: dict[str, Any], path: Path = RESULTS) -> None:
     results["cells"].sort(key=lambda c: (c["dataset"], c["k"], c["seed"]))
     results["summary"] = _summary(results["cells"])
     have = {(c["dataset"], c["k"], c["seed"]) for c in results["cells"]}
     missing = [f"{d} K={k} seed={s}" for d in DATASETS for k in KS for s in SEEDS if (d, k, s) not in have]
     results["complete"], results["missing_cells"] = not missing, missing
-    _write(results)
+    _write(results, path)
 
 
 if __name__ == "__main__":

@@ -90,6 +90,9 @@ class FewshotConfig(_Section):
     ``head_c``: inverse L2 strength of the logistic-regression head (``auto``: a fixed value after
     contrastive training, cross-validated on the training rows for ``method: head``).
     ``max_per_class``: ``method: auto`` picks ``fewshot`` up to this many labelled rows per class.
+    ``encoder_rows``: the rows contrastive training reads - ``train`` (the validation split held out),
+    ``all`` (train + validation; the check against TF-IDF is then cross-validated on every row) or
+    ``auto`` (``all`` when the validation split is too small to choose on, see ``train.selection``).
     """
 
     loss: Literal["cosine", "batch_all"] = "cosine"
@@ -98,6 +101,7 @@ class FewshotConfig(_Section):
     max_steps: int = Field(2000, ge=1)
     head_c: float | Literal["auto"] = "auto"
     max_per_class: int = Field(64, ge=1)
+    encoder_rows: Literal["auto", "train", "all"] = "auto"
 
 
 class ModelConfig(_Section):

@@ -40,9 +40,16 @@ def test_auto_picks_fewshot_and_records_it(
     tiny_bert: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["train", str(_config(tmp_path, tiny_bert, 64)), "--name", "auto"]) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert "method: fewshot (auto: 16 labelled rows per class (median) <= 64" in out
-    assert "selection: fixed schedule: 16 validation texts" in out
+    assert "selection: fixed schedule: 16 validation texts are trained on" in out
+    # 16 validation texts choose nothing: the encoder trains on all 48 rows, the check is cross-validated;
+    # the tiny encoder is random, so its frozen head loses to TF-IDF on the sentiment words and is named
+    check = json.loads((tmp_path / "runs" / "auto" / "metrics.json").read_text())["baseline_check"]
+    assert check["estimate"] == "cross-validation" and check["validation_texts"] == 48 and check["worse"]
+    warning = [line for line in captured.err.splitlines() if line.startswith("warning: ")]
+    assert warning and "5-fold cross-validation on all 48 labelled rows" in warning[-1]
     run = tmp_path / "runs" / "auto"
     resolved = yaml.safe_load((run / "config.yaml").read_text())
     assert resolved["model"]["method"] == "fewshot" and resolved["train"]["selection"] == "fixed"

@@ -37,6 +37,11 @@ def test_eight_questions_per_class_beat_tfidf_with_the_default(tmp_path: Path) -
     fewshot = result.metrics["fewshot"]
     assert fewshot["contrastive_loss"] == "cosine" and fewshot["contrastive_steps"] == 200  # the step floor
     assert fewshot["last_loss"] < fewshot["first_loss"]
+    # 5 validation rows choose nothing: the encoder trains on all 48; the TF-IDF check is cross-validated
+    assert fewshot["encoder_trained_on"] == "train+validation"
+    check = result.metrics["baseline_check"]
+    assert check["estimate"] == "cross-validation" and check["validation_texts"] == 48
+    assert not check["worse"] and check["served"] > check["tfidf"]  # the frozen head wins out-of-fold
 
     report = result.report
     assert report is not None and report.baseline is not None

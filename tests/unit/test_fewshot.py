@@ -81,7 +81,15 @@ def test_fewshot_plan_resolves_every_auto(tiny: dict[str, Path]) -> None:
     assert resolved.model.method == "fewshot" and resolved.train.selection == "fixed"
     assert resolved.train.max_steps == 200 and "auto" not in {resolved.model.long_text, resolved.train.loss}
     assert "method: auto" not in flat
-    assert resolved.model.fewshot.passes == 200 * 16 / 16  # the steps as passes over the 16 training rows
+    # 8 validation texts choose nothing: the encoder trains on them too (24 rows); passes are over those
+    assert plan.fewshot.rows == resolved.model.fewshot.encoder_rows == "all"
+    assert "all 24 labelled" in plan.schedule
+    assert resolved.model.fewshot.passes == round(200 * 16 / 24, 3)
+    held = make_plan(_cfg(tiny["bert"], model={"fewshot": {"encoder_rows": "train"}}), splits)
+    assert held.fewshot is not None and held.fewshot.rows == "train"
+    assert held.config.model.fewshot.passes == 200 * 16 / 16  # over the 16 training rows
+    large_val = make_plan(_cfg(tiny["bert"]), _k_splits(8, n_val=120))  # enough to choose on: held out
+    assert large_val.fewshot is not None and large_val.fewshot.rows == "train"
     lora = make_plan(_cfg(tiny["bert"], model={"method": "lora"}), splits)
     assert lora.max_steps == MIN_STEPS and lora.fewshot is None and "raised to 100" in lora.schedule
 
@@ -152,8 +160,10 @@ def test_tiny_embedding_runs_are_ordinary_artifacts(
     from classifine.inference.predictor import Classifier
 
     splits = toy_splits(n_train=48, n_eval=24)
+    # batch_all also covers the held-out encoder (encoder_rows: train); cosine trains on every row
+    rows = "train" if loss == "batch_all" else "auto"
     model = {"method": method, "hybrid": "auto"} | (
-        {"fewshot": {"loss": loss}} if method == "fewshot" else {}
+        {"fewshot": {"loss": loss, "encoder_rows": rows}} if method == "fewshot" else {}
     )
     cfg = _cfg(tiny["bert"], model=model, train={"learning_rate": 1e-3})
     metrics = _fit(splits, cfg, tmp_path / method)
@@ -162,7 +172,15 @@ def test_tiny_embedding_runs_are_ordinary_artifacts(
     assert meta["method"] == method and meta["embedding"]["pooling"] == "mean"
     assert meta["hybrid_weight"] == 0.0  # 24 validation texts: the hybrid is not chosen on them
     fs = metrics["fewshot"]
-    assert fs["head_fit_on"] == "train+validation" and metrics["baseline_check"]["validation_texts"] == 24
+    assert fs["head_fit_on"] == "train+validation"
+    check = metrics["baseline_check"]
+    if loss == "cosine":  # 24 validation texts choose nothing: trained on; the check cross-validated
+        assert fs["encoder_trained_on"] == "train+validation" and metrics["validation"] == {}
+        assert check["estimate"] == "cross-validation" and check["validation_texts"] == 72
+        assert check["folds"] == 5 and 0 <= check["served"] <= 1 and check["tfidf"] > 0.6  # the task is easy
+    else:
+        assert fs["encoder_trained_on"] == "train" and check["validation_texts"] == 24
+        assert "estimate" not in check and metrics["validation"]["accuracy"] >= 0
     assert (fs["contrastive_steps"] > 0) == (method == "fewshot")
     if method == "head":
         assert fs["head_c_cross_validation"]  # C chosen by cross-validation on the training rows

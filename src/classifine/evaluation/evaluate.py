@@ -69,9 +69,15 @@ def training_notes(run_dir: Path) -> list[str]:
         notes.append(f"validation split: {train['selection']}")
     check = summary.get("baseline_check") or {}
     if check.get("worse"):
+        from classifine.training.hybrid import describe_worse
+
+        notes.append(describe_worse(check))
+    elif check.get("estimate") == "cross-validation":
         notes.append(
-            f"on validation ({check['validation_texts']} texts) the served model is WORSE than the TF-IDF "
-            f"baseline: {check['metric']} {check['served']:.4f} vs {check['tfidf']:.4f}"
+            f"check against TF-IDF ({check['folds']}-fold cross-validation on all "
+            f"{check['validation_texts']} labelled rows): frozen encoder + head {check['metric']} "
+            f"{check['served']:.4f} vs TF-IDF "
+            f"{check['tfidf']:.4f}"
         )
     return notes
 

@@ -282,9 +282,32 @@ def fit_tfidf(
     return FittedTfidf(best, val_proba, seconds)
 
 
+def out_of_fold_proba(ds: Dataset, folds: list[np.ndarray], c: float, seed: int = 42) -> np.ndarray:
+    """Probabilities of every row of ``ds`` from a TF-IDF model (``C`` = ``c``) fit on the other folds.
+
+    ``folds``: the row indices of each fold (e.g. :func:`classifine.training.head.cv_folds`).
+
+    Example:
+        >>> out_of_fold_proba(rows, cv_folds(rows.y(), False, 0), 1.0).shape
+        (48, 6)
+    """
+    n_labels = len(ds.label_set)
+    y = ds.y()
+    proba = np.zeros((len(ds), n_labels), dtype=np.float64)
+    for test in folds:
+        kept = np.setdiff1d(np.arange(len(ds)), test)
+        fold = ds.subset(kept)
+        vec = _vectorizer(len(fold))
+        x = vec.fit_transform(fold.texts)
+        coef, intercept = _fit_linear(x, y[kept], c, ds.multi_label, n_labels, seed)
+        model = _model(vec, coef, intercept, fold, {"C": c})
+        proba[test] = model.predict_proba([ds.texts[i] for i in test])
+    return proba
+
+
 def _refit(train: Dataset, validation: Dataset, chosen: TfidfModel, seed: int) -> TfidfModel:
     """The chosen settings refit on train + validation (more data for the served model)."""
-    both = Dataset(train.texts + validation.texts, train.labels + validation.labels, train.label_set)
+    both = train.concat(validation)
     vec = _vectorizer(len(both))
     x = vec.fit_transform(both.texts)
     c = float(chosen.params["C"])

@@ -70,20 +70,22 @@ def balanced_pairs(
         >>> balanced_pairs(["a", "b", "c"], np.array([0, 0, 1]), 4, multi_label=False, seed=0)["label"]
         [1.0, 0.0, 1.0, 0.0]
     """
+    from classifine.training.schedule import same_class
+
     rng = random.Random(seed)
     n = len(texts)
-    if multi_label:
-        sets = [frozenset(np.flatnonzero(row).tolist()) for row in y]
-        same = [[j for j in range(n) if j != i and sets[i] & sets[j]] for i in range(n)]
-    else:
-        same = [[j for j in range(n) if j != i and y[j] == y[i]] for i in range(n)]
+    positive = same_class(y, multi_label)
+    np.fill_diagonal(positive, True)  # so that a row is never its own negative
+    same = [np.flatnonzero(row).tolist() for row in positive]
+    other = [np.flatnonzero(~row).tolist() for row in positive]
+    for i, row in enumerate(same):
+        row.remove(i)
     out: dict[str, list[Any]] = {"sentence1": [], "sentence2": [], "label": []}
     order = list(range(n))
     rng.shuffle(order)
     for k in range(n_pairs):
         i = order[k % n]
-        positives = same[i]
-        negatives = [j for j in range(n) if j != i and j not in set(positives)]
+        positives, negatives = same[i], other[i]
         want_positive = (k % 2 == 0 and positives) or not negatives
         pool = positives if want_positive else negatives
         if not pool:

@@ -10,6 +10,9 @@ The validation split: the model and the run's TF-IDF model are scored on it (the
 and a model worse than TF-IDF is warned about); it chooses the hybrid and multi-label thresholds
 only when it is large enough (``TrainPlan.selection``). The head is then refit on train +
 validation with the same settings, as the TF-IDF model is, so no labelled row is left unused.
+A validation split too small to choose on is trained on instead (``model.fewshot.encoder_rows``):
+the encoder and the head read every labelled row, and the check against TF-IDF is cross-validated
+on all of them (the frozen encoder's head against TF-IDF, on the same folds).
 
 Example:
     >>> fit_embedding(splits, make_plan(config_from_dict({"model": {"method": "fewshot"}}), splits), "runs/x")
@@ -40,9 +43,15 @@ from classifine.training.fit import (
     resolved_for_run,
     write_run_files,
 )
-from classifine.training.head import cross_validated_c, embed_texts, fit_head, head_probabilities
-from classifine.training.hybrid import baseline_check, baseline_warning, decide
-from classifine.training.plan import TrainPlan
+from classifine.training.head import cross_validated_c, cv_folds, embed_texts, fit_head, head_probabilities
+from classifine.training.hybrid import (
+    FIXED_WEIGHT,
+    baseline_check,
+    baseline_warning,
+    cross_validated_check,
+    decide,
+)
+from classifine.training.plan import TrainPlan, encoder_train
 from classifine.training.runs import work_dir_for
 from classifine.training.schedule import HEAD_C_GRID
 
@@ -65,7 +74,7 @@ class _Embedded:
 
 
 def _encoder(
-    splits: DatasetSplits,
+    rows: Dataset,
     plan: TrainPlan,
     work: Path,
     progress: bool,
@@ -80,8 +89,48 @@ def _encoder(
     from classifine.training.contrastive import train_contrastive
 
     return train_contrastive(
-        splits.train, plan, work, progress=progress, callbacks=callbacks, clock_start=clock_start
+        rows, plan, work, progress=progress, callbacks=callbacks, clock_start=clock_start
     )
+
+
+def _blank(encoder: Any, plan: TrainPlan) -> EmbeddingClassifier:
+    """``encoder`` as an :class:`EmbeddingClassifier` whose head is not fit yet (zeros)."""
+    n = len(plan.labels)
+    weights = np.zeros((n, encoder.config.hidden_size))
+    return EmbeddingClassifier(encoder, weights, np.zeros(n), labels=plan.labels)
+
+
+def _cross_validated_check(rows: Dataset, plan: TrainPlan) -> dict[str, Any] | None:
+    """The baseline check of an encoder that trains on every labelled row: cross-validated on them.
+
+    The frozen encoder's head (the few-shot model's starting point) and the TF-IDF model are each
+    scored out-of-fold on the same stratified folds, at their best ``C``. None when a class has a
+    single row (no folds).
+    """
+    from classifine.models.build import load_encoder, load_tokenizer
+    from classifine.models.tfidf import C_GRID, out_of_fold_proba
+
+    y = rows.y()
+    folds = cv_folds(y, plan.multi_label, plan.seed)
+    if folds is None:
+        logger.info("baseline check: no cross-validation (a class has a single labelled row)")
+        return None
+    metric = plan.selection.metric if plan.selection.metric != "loss" else "macro_f1"
+    frozen = _blank(load_encoder(plan.spec.source), plan)
+    embedded = _Embedded(frozen, load_tokenizer(plan.spec.source, False), rows, plan)
+    del frozen
+    _, head_scores = cross_validated_c(embedded.x, embedded.doc, embedded.y, multi_label=plan.multi_label,
+                                       grid=HEAD_C_GRID, metric=metric, seed=plan.seed)  # fmt: skip
+    tfidf_scores = [
+        headline_metrics(y, out_of_fold_proba(rows, folds, c, plan.seed), plan.multi_label, 0.5)[metric]
+        for c in C_GRID
+    ]
+    check = cross_validated_check(metric, max(head_scores.values()), max(tfidf_scores), len(rows), len(folds))
+    logger.info(
+        "baseline check (%d-fold cross-validation on %d rows): frozen encoder + head %s %.4f, TF-IDF %.4f",
+        len(folds), len(rows), metric, check["served"], check["tfidf"],
+    )  # fmt: skip
+    return check
 
 
 def _head_c(plan: TrainPlan, train: _Embedded) -> tuple[float, dict[str, float]]:
@@ -159,31 +208,39 @@ def fit_embedding(
     apply_threads(plan.threads)
     set_seed(plan.seed)
     work = work_dir_for(run_dir)
+    pooled = plan.fewshot.rows == "all"  # the encoder trains on every labelled row (schedule.encoder_rows)
+    rows = encoder_train(splits, plan.fewshot.rows)
+    frozen_check = _cross_validated_check(rows, plan) if pooled else None
     started = time.perf_counter()
     try:
-        encoder, tokenizer, contrastive = _encoder(splits, plan, work, progress, callbacks, clock_start)
+        encoder, tokenizer, contrastive = _encoder(rows, plan, work, progress, callbacks, clock_start)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     encoder_seconds = time.perf_counter() - started
-    n_labels = len(plan.labels)
-    model = EmbeddingClassifier(encoder, np.zeros((n_labels, encoder.config.hidden_size)), np.zeros(n_labels),
-                                labels=plan.labels)  # fmt: skip
+    model = _blank(encoder, plan)
     cap_heap_growth(INFERENCE_MMAP_THRESHOLD)  # forward passes only from here on
-    train = _Embedded(model, tokenizer, splits.train, plan)
-    val = _Embedded(model, tokenizer, splits.validation, plan)
+    train = _Embedded(model, tokenizer, rows, plan)
+    val = _Embedded(model, tokenizer, splits.validation.subset([]) if pooled else splits.validation, plan)
     release_memory()  # the windows' token lists are gone; TF-IDF's vocabulary comes next
     c, cv_scores = _head_c(plan, train)
+    n_labels = len(plan.labels)
     head = fit_head(train.x, train.window_targets(), multi_label=plan.multi_label, n_labels=n_labels, c=c,
                     seed=plan.seed)  # fmt: skip
     tfidf = fit_tfidf_for_run(splits, plan.seed)
     release_memory()
     summary = _validate(plan, val, head, tfidf)
-    if val.n:  # the served head sees every labelled row, as the served TF-IDF model does
+    if pooled:
+        summary["baseline_check"] = frozen_check
+        summary["hybrid"]["weight"] = FIXED_WEIGHT if plan.hybrid == "on" and tfidf is not None else 0.0
+        if (warning := baseline_warning(frozen_check)) is not None:
+            logger.warning("%s", warning)
+    elif val.n:  # the served head sees every labelled row, as the served TF-IDF model does
         x = np.concatenate([train.x, val.x])
         y = np.concatenate([train.window_targets(), val.window_targets()])
         head = fit_head(x, y, multi_label=plan.multi_label, n_labels=n_labels, c=c, seed=plan.seed)
     model.set_head(*head)
-    summary |= _training_summary(plan, contrastive, c, cv_scores, encoder_seconds, started, val.n > 0)
+    summary |= _training_summary(plan, contrastive, c, cv_scores, encoder_seconds, started,
+                                 pooled or val.n > 0)  # fmt: skip
     summary["tfidf"] = tfidf.model.params if tfidf is not None else None
     _write(run_dir, model, tokenizer, plan, splits, summary, snapshot, tfidf, contrastive["log_history"])
     del model, train, val, encoder
@@ -202,6 +259,7 @@ def _training_summary(
     refit: bool,
 ) -> dict[str, Any]:
     steps = int(contrastive["steps"])
+    pooled = plan.fewshot is not None and plan.fewshot.rows == "all"
     return {
         "history": [],
         "precision": plan.precision,
@@ -219,6 +277,7 @@ def _training_summary(
             "head_c": c,
             "head_c_cross_validation": cv_scores or None,
             "head_fit_on": "train+validation" if refit else "train",
+            "encoder_trained_on": "train+validation" if pooled else "train",
         },
         "train": {
             "seconds": round(time.perf_counter() - started, 2),

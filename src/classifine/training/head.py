@@ -115,7 +115,7 @@ def head_probabilities(
     return pool(probabilities(logits, multi_label), doc, n_docs, multi_label)
 
 
-def _folds(y_doc: np.ndarray, multi_label: bool, seed: int) -> list[np.ndarray] | None:
+def cv_folds(y_doc: np.ndarray, multi_label: bool, seed: int) -> list[np.ndarray] | None:
     """Fold number of each text for stratified cross-validation, or None when a class has one text."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
@@ -152,7 +152,7 @@ def cross_validated_c(
         >>> cross_validated_c(x, doc, y, multi_label=False, grid=(0.1, 1.0, 10.0))
         (10.0, {'0.1': 0.61, '1.0': 0.74, '10.0': 0.77})
     """
-    folds = _folds(y_doc, multi_label, seed)
+    folds = cv_folds(y_doc, multi_label, seed)
     if folds is None:
         return 1.0, {}
     n_labels = y_doc.shape[1] if multi_label else int(y_doc.max()) + 1

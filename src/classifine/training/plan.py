@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from classifine.config import Config, default_learning_rate
-from classifine.data.dataset import DatasetSplits
+from classifine.data.dataset import Dataset, DatasetSplits
 from classifine.errors import ConfigError, suggestion
 from classifine.models.lora import LoraSettings
 from classifine.models.windows import LongText, choose_mode, token_lengths
@@ -34,6 +34,7 @@ from classifine.training.schedule import (
     MIN_STEPS,
     FewshotSettings,
     choose_method,
+    encoder_rows,
     fewshot_settings,
     select_on_validation,
     small_data_steps,
@@ -274,13 +275,21 @@ def make_plan(cfg: Config, splits: DatasetSplits) -> TrainPlan:
     weights = class_weights(splits.train, t.class_weights)
     max_length = _max_length(cfg, spec)
     method, why = choose_method(cfg, spec, splits)
-    fewshot = fewshot_settings(cfg, method, splits.train)
-    if fewshot is not None:
-        max_steps, warmup, schedule = (
-            fewshot.steps or None,
-            t.warmup_ratio,
-            f"{fewshot.steps} contrastive steps",
+    selection = _selection(cfg, splits)
+    rows = encoder_rows(cfg, method, splits, selection.on_validation)
+    if rows == "all":
+        from dataclasses import replace
+
+        why = (
+            f"fixed schedule: {len(splits.validation)} validation texts are trained on, not held out "
+            "(too few to choose on); the check against TF-IDF is cross-validated"
         )
+        selection = replace(selection, reason=why)
+    fewshot = fewshot_settings(cfg, method, encoder_train(splits, rows), rows)
+    if fewshot is not None:
+        pooled = f" on all {len(encoder_train(splits, rows))} labelled rows (train + validation)"
+        schedule = f"{fewshot.steps} contrastive steps" + (pooled if rows == "all" else "")
+        max_steps, warmup = fewshot.steps or None, t.warmup_ratio
     else:
         max_steps, warmup, schedule = small_data_steps(cfg, len(splits.train))
     plan = TrainPlan(
@@ -308,7 +317,7 @@ def make_plan(cfg: Config, splits: DatasetSplits) -> TrainPlan:
         loss=resolve_loss(t.loss, multi),
         focal_gamma=t.focal_gamma,
         class_weights=tuple(float(w) for w in weights) if weights is not None else None,
-        selection=_selection(cfg, splits),
+        selection=selection,
         eval_every=t.eval_every if isinstance(t.eval_every, int) else None,
         threshold=t.threshold,
         tune_thresholds=t.tune_thresholds,
@@ -320,6 +329,11 @@ def make_plan(cfg: Config, splits: DatasetSplits) -> TrainPlan:
         labels=splits.label_set.names,
     )
     return _with_resolved_config(plan, splits)
+
+
+def encoder_train(splits: DatasetSplits, rows: str) -> Dataset:
+    """The rows the sentence encoder trains on: the train split, or (``all``) train + validation."""
+    return splits.train.concat(splits.validation) if rows == "all" else splits.train
 
 
 def _with_resolved_config(plan: TrainPlan, splits: DatasetSplits) -> TrainPlan:
@@ -338,12 +352,14 @@ def _with_resolved_config(plan: TrainPlan, splits: DatasetSplits) -> TrainPlan:
     if plan.lora is not None:
         targets = plan.lora.targets
         cfg.model.lora.target_modules = "all-linear" if isinstance(targets, str) else list(targets)
-    if cfg.model.fewshot.passes == "auto":  # written as passes over this split (fewshot: see max_steps)
-        steps = plan.fewshot.steps if plan.fewshot is not None and plan.fewshot.steps else None
-        if steps is None:
-            auto = fewshot_settings(plan.config, "fewshot", splits.train)
-            steps = auto.steps if auto is not None else 0
-        cfg.model.fewshot.passes = round(steps * cfg.train.batch_size / max(len(splits.train), 1), 3) or 1.0
+    if cfg.model.fewshot.passes == "auto":  # written as passes over the rows trained on (see max_steps)
+        rows = plan.fewshot.rows if plan.fewshot is not None else "train"
+        trained = encoder_train(splits, rows)
+        auto = plan.fewshot if plan.method == "fewshot" else fewshot_settings(plan.config, "fewshot", trained)
+        assert auto is not None
+        cfg.model.fewshot.passes = round(auto.steps * cfg.train.batch_size / max(len(trained), 1), 3) or 1.0
+    if plan.fewshot is not None:
+        cfg.model.fewshot.encoder_rows = plan.fewshot.rows  # type: ignore[assignment]
     if plan.fewshot is not None and plan.fewshot.head_c is not None:
         cfg.model.fewshot.head_c = plan.fewshot.head_c
     elif plan.fewshot is None and cfg.model.fewshot.head_c == "auto":

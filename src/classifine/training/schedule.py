@@ -55,9 +55,11 @@ class FewshotSettings:
     steps: int
     batch_size: int
     head_c: float | None  # None: cross-validated on the training rows (method head)
+    rows: str = "train"  # what the encoder trains on: train, or all (train + validation)
 
     def describe(self) -> dict[str, object]:
-        return {"loss": self.loss, "steps": self.steps, "batch_size": self.batch_size, "head_c": self.head_c}
+        return {"loss": self.loss, "steps": self.steps, "batch_size": self.batch_size, "head_c": self.head_c,
+                "rows": self.rows}  # fmt: skip
 
 
 def rows_per_class(ds: Dataset) -> float:
@@ -100,28 +102,59 @@ def choose_method(cfg: Config, spec: ModelSpec, splits: DatasetSplits) -> tuple[
     return "lora", f"auto: {per_class:g} labelled rows per class (median) > {limit}"
 
 
-def pair_counts(train: Dataset) -> tuple[int, int]:
-    """``(positive, negative)``: unordered pairs of training rows of the same class or not.
+def same_class(y: np.ndarray, multi_label: bool) -> np.ndarray:
+    """``(n, n)`` booleans: rows ``i`` and ``j`` (``i != j``) form a positive pair.
 
-    Multi-label: a pair is positive when the rows share a label.
+    Single-label: the same class; multi-label (``y`` multi-hot): at least one shared label.
+
+    Example:
+        >>> same_class(np.array([0, 0, 1]), False).sum()  # (0, 1) and (1, 0)
+        2
+    """
+    if multi_label:
+        multi_hot = np.asarray(y, dtype=np.float64)
+        same = (multi_hot @ multi_hot.T) > 0
+    else:
+        labels = np.asarray(y, dtype=np.int64)
+        same = labels[:, None] == labels[None, :]
+    np.fill_diagonal(same, False)
+    return same
+
+
+def pair_counts(train: Dataset) -> tuple[int, int]:
+    """``(positive, negative)``: unordered pairs of training rows (see :func:`same_class`).
 
     Example:
         >>> pair_counts(k_per_class(train, 8))  # 6 classes of 8 rows
         (168, 960)
     """
-    y = train.y()
     n = len(train)
-    if train.multi_label:
-        multi_hot = np.asarray(y, dtype=np.float64)
-        shares = (multi_hot @ multi_hot.T) > 0
-        positive = int((shares.sum() - np.trace(shares)) // 2)
-    else:
-        counts = np.bincount(np.asarray(y, dtype=np.int64))
-        positive = int(sum(int(c) * (int(c) - 1) // 2 for c in counts))
+    positive = int(same_class(train.y(), train.multi_label).sum()) // 2
     return positive, n * (n - 1) // 2 - positive
 
 
-def fewshot_settings(cfg: Config, method: str, train: Dataset) -> FewshotSettings | None:
+def encoder_rows(cfg: Config, method: str, splits: DatasetSplits, on_validation: bool) -> str:
+    """What contrastive training reads: ``train``, or ``all`` (train + validation).
+
+    ``model.fewshot.encoder_rows: auto`` trains on every labelled row when the validation split is
+    too small to choose on (fewer than :data:`MIN_SELECTION_TEXTS` texts, nothing selected on it):
+    held out, such a split only reports a noisy score, and a tenth of a few labels is a tenth of the
+    pairs; the check against TF-IDF is then cross-validated on all the rows instead.
+
+    Example:
+        >>> encoder_rows(cfg, "fewshot", k_per_class_splits, on_validation=False)
+        'all'
+    """
+    wanted = cfg.model.fewshot.encoder_rows
+    n_val = len(splits.validation)
+    if method != "fewshot" or n_val == 0:
+        return "train"
+    if wanted != "auto":
+        return wanted
+    return "all" if not on_validation and n_val < MIN_SELECTION_TEXTS else "train"
+
+
+def fewshot_settings(cfg: Config, method: str, train: Dataset, rows: str = "train") -> FewshotSettings | None:
     """The contrastive schedule in optimizer steps, kept within ``[min_steps, max_steps]``.
 
     ``passes: auto`` counts SetFit's pairs: the larger of the positive and negative pair counts,
@@ -148,7 +181,7 @@ def fewshot_settings(cfg: Config, method: str, train: Dataset) -> FewshotSetting
         else:
             steps = math.ceil(fs.passes * len(train) / batch)
         steps = min(max(steps, fs.min_steps), fs.max_steps)
-    return FewshotSettings(fs.loss, int(steps), batch, FEWSHOT_HEAD_C if c is None else c)
+    return FewshotSettings(fs.loss, int(steps), batch, FEWSHOT_HEAD_C if c is None else c, rows)
 
 
 def select_on_validation(cfg: Config, splits: DatasetSplits) -> tuple[bool, str]:
