@@ -119,8 +119,10 @@ def _cross_validated_check(rows: Dataset, plan: TrainPlan) -> dict[str, Any] | N
     frozen = _blank(load_encoder(plan.spec.source), plan)
     embedded = _Embedded(frozen, load_tokenizer(plan.spec.source, False), rows, plan)
     del frozen
-    _, head_scores = cross_validated_c(embedded.x, embedded.doc, embedded.y, multi_label=plan.multi_label,
-                                       grid=HEAD_C_GRID, metric=metric, seed=plan.seed)  # fmt: skip
+    _, head_scores = cross_validated_c(
+        embedded.x, embedded.doc, embedded.y,
+        multi_label=plan.multi_label, grid=HEAD_C_GRID, metric=metric, seed=plan.seed, log=False,
+    )  # fmt: skip
     tfidf_scores = [
         headline_metrics(y, out_of_fold_proba(rows, folds, c, plan.seed), plan.multi_label, 0.5)[metric]
         for c in C_GRID

@@ -142,6 +142,7 @@ def cross_validated_c(
     grid: tuple[float, ...],
     metric: str = "macro_f1",
     seed: int = 42,
+    log: bool = True,
 ) -> tuple[float, dict[str, float]]:
     """The head's ``C`` with the best cross-validated ``metric`` on the training texts, and every score.
 
@@ -169,7 +170,8 @@ def cross_validated_c(
             )
         scores[str(c)] = float(headline_metrics(y_doc, probs, multi_label, 0.5)[metric])
     best = max(grid, key=lambda c: (scores[str(c)], -c))
-    logger.info("head: C=%g by %d-fold cross-validation (%s %s)", best, len(folds), metric, scores)
+    if log:
+        logger.info("head: C=%g by %d-fold cross-validation (%s %s)", best, len(folds), metric, scores)
     return best, scores
 
 

@@ -280,11 +280,11 @@ def make_plan(cfg: Config, splits: DatasetSplits) -> TrainPlan:
     if rows == "all":
         from dataclasses import replace
 
-        why = (
+        trained_on = (
             f"fixed schedule: {len(splits.validation)} validation texts are trained on, not held out "
             "(too few to choose on); the check against TF-IDF is cross-validated"
         )
-        selection = replace(selection, reason=why)
+        selection = replace(selection, reason=trained_on)
     fewshot = fewshot_settings(cfg, method, encoder_train(splits, rows), rows)
     if fewshot is not None:
         pooled = f" on all {len(encoder_train(splits, rows))} labelled rows (train + validation)"
