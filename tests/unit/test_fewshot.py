@@ -277,3 +277,24 @@ def test_auto_contrastive_steps_follow_setfits_pair_count() -> None:
     sets = [set(row) for row in multi.labels]
     shared = sum(bool(a & b) for i, a in enumerate(sets) for b in sets[i + 1 :])
     assert (positive, positive + negative) == (shared, len(multi) * (len(multi) - 1) // 2)
+
+
+def test_balanced_pairs_alternate_true_positives_and_negatives() -> None:
+    from classifine.training.contrastive import balanced_pairs
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, size=30)
+    texts = [f"t{i}" for i in range(30)]
+    pairs = balanced_pairs(texts, y, 120, multi_label=False, seed=0)
+    index = {t: i for i, t in enumerate(texts)}
+    got = [(index[a], index[b], lab) for a, b, lab in zip(*pairs.values(), strict=True)]
+    assert len(got) == 120 and [lab for *_, lab in got] == [1.0, 0.0] * 60
+    assert all(i != j and (y[i] == y[j]) == (lab == 1.0) for i, j, lab in got)
+    assert {i for i, _, _ in got} == set(range(30))  # every row anchors
+    multi = np.array([[1, 0], [1, 1], [0, 1], [0, 1]])
+    m = balanced_pairs(["a", "b", "c", "d"], multi, 40, multi_label=True, seed=1)
+    shared = {("a", "b"), ("b", "a"), ("b", "c"), ("c", "b"), ("b", "d"), ("d", "b"), ("c", "d"), ("d", "c")}
+    assert all(((a, b) in shared) == (lab == 1.0) for a, b, lab in zip(*m.values(), strict=True))
+    # a row with no partner of the other kind anchors its own kind instead
+    lone = balanced_pairs(["a", "b"], np.array([0, 0]), 4, multi_label=False, seed=0)
+    assert lone["label"] == [1.0] * 4
