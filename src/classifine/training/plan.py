@@ -352,14 +352,17 @@ def _with_resolved_config(plan: TrainPlan, splits: DatasetSplits) -> TrainPlan:
     if plan.lora is not None:
         targets = plan.lora.targets
         cfg.model.lora.target_modules = "all-linear" if isinstance(targets, str) else list(targets)
+    rows = (
+        plan.fewshot.rows  # else: what fewshot would read (these settings are unused by other methods)
+        if plan.fewshot is not None
+        else encoder_rows(plan.config, "fewshot", splits, plan.selection.on_validation)
+    )
+    cfg.model.fewshot.encoder_rows = rows  # type: ignore[assignment]
     if cfg.model.fewshot.passes == "auto":  # written as passes over the rows trained on (see max_steps)
-        rows = plan.fewshot.rows if plan.fewshot is not None else "train"
         trained = encoder_train(splits, rows)
         auto = plan.fewshot if plan.method == "fewshot" else fewshot_settings(plan.config, "fewshot", trained)
         assert auto is not None
         cfg.model.fewshot.passes = round(auto.steps * cfg.train.batch_size / max(len(trained), 1), 3) or 1.0
-    if plan.fewshot is not None:
-        cfg.model.fewshot.encoder_rows = plan.fewshot.rows  # type: ignore[assignment]
     if plan.fewshot is not None and plan.fewshot.head_c is not None:
         cfg.model.fewshot.head_c = plan.fewshot.head_c
     elif plan.fewshot is None and cfg.model.fewshot.head_c == "auto":
