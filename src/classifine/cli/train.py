@@ -109,16 +109,13 @@ def _summary(run: Path, metrics: dict[str, Any], report: Any, evaluate: bool) ->
         echo(f"method: {train['method']} ({train['method_reason']}); {train.get('schedule', '')}")
         echo(f"selection: {train.get('selection', '')}")
     shown = ", ".join(f"{k} {v:.4f}" for k, v in best.items())
-    check = metrics.get("baseline_check") or {}
+    from classifine.training.hybrid import describe_cross_validated
+
+    cross_validated = describe_cross_validated(metrics.get("baseline_check") or {})
     if shown:
         echo(f"validation: {shown}")
-    elif check.get("estimate") == "cross-validation":
-        echo(
-            f"check ({check['folds']}-fold cross-validation on {check['validation_texts']} rows): frozen "
-            f"encoder + head {check['metric']} {check['served']:.4f}, TF-IDF {check['tfidf']:.4f}"
-        )
     else:
-        echo("no validation split: nothing to select on")
+        echo(cross_validated or "no validation split: nothing to select on")
     if report is not None:
         from classifine.evaluation.report import headline_table
 

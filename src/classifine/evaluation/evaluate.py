@@ -68,17 +68,12 @@ def training_notes(run_dir: Path) -> list[str]:
     if train.get("selection"):
         notes.append(f"validation split: {train['selection']}")
     check = summary.get("baseline_check") or {}
-    if check.get("worse"):
-        from classifine.training.hybrid import describe_worse
+    from classifine.training.hybrid import describe_cross_validated, describe_worse
 
+    if check.get("worse"):
         notes.append(describe_worse(check))
-    elif check.get("estimate") == "cross-validation":
-        notes.append(
-            f"check against TF-IDF ({check['folds']}-fold cross-validation on all "
-            f"{check['validation_texts']} labelled rows): frozen encoder + head {check['metric']} "
-            f"{check['served']:.4f} vs TF-IDF "
-            f"{check['tfidf']:.4f}"
-        )
+    elif (cross_validated := describe_cross_validated(check)) is not None:
+        notes.append(cross_validated)
     return notes
 
 

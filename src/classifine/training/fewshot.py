@@ -50,6 +50,7 @@ from classifine.training.hybrid import (
     baseline_warning,
     cross_validated_check,
     decide,
+    describe_cross_validated,
 )
 from classifine.training.plan import TrainPlan, encoder_train
 from classifine.training.runs import work_dir_for
@@ -128,10 +129,7 @@ def _cross_validated_check(rows: Dataset, plan: TrainPlan) -> dict[str, Any] | N
         for c in C_GRID
     ]
     check = cross_validated_check(metric, max(head_scores.values()), max(tfidf_scores), len(rows), len(folds))
-    logger.info(
-        "baseline check (%d-fold cross-validation on %d rows): frozen encoder + head %s %.4f, TF-IDF %.4f",
-        len(folds), len(rows), metric, check["served"], check["tfidf"],
-    )  # fmt: skip
+    logger.info("%s", describe_cross_validated(check))
     return check
 
 
@@ -157,9 +155,10 @@ def _validate(
     """Validation scores of the served model beside TF-IDF; the hybrid decision and thresholds."""
     multi = plan.multi_label
     thresholds: list[float] | None = [plan.threshold] * len(plan.labels) if multi else None
-    if val.n == 0:
-        return {"validation": {}, "thresholds": thresholds, "hybrid": {"weight": 0.0, "setting": plan.hybrid,
-                "validation": {}}, "baseline_check": None}  # fmt: skip
+    if val.n == 0:  # nothing to choose on: "on" serves the fixed share, as with a small split
+        weight = FIXED_WEIGHT if plan.hybrid == "on" and tfidf is not None else 0.0
+        hybrid = {"weight": weight, "setting": plan.hybrid, "validation": {}}
+        return {"validation": {}, "thresholds": thresholds, "hybrid": hybrid, "baseline_check": None}
     probs = head_probabilities(val.x, val.doc, val.n, *head, multi)
     p_tfidf = tfidf.validation_proba if tfidf is not None else None
     sel = plan.selection
@@ -233,7 +232,6 @@ def fit_embedding(
     summary = _validate(plan, val, head, tfidf)
     if pooled:
         summary["baseline_check"] = frozen_check
-        summary["hybrid"]["weight"] = FIXED_WEIGHT if plan.hybrid == "on" and tfidf is not None else 0.0
         if (warning := baseline_warning(frozen_check)) is not None:
             logger.warning("%s", warning)
     elif val.n:  # the served head sees every labelled row, as the served TF-IDF model does

@@ -140,6 +140,22 @@ def cross_validated_check(
     }
 
 
+def describe_cross_validated(check: dict[str, object]) -> str | None:
+    """A cross-validated check in one line (None for a check on validation).
+
+    Example:
+        >>> describe_cross_validated(cross_validated_check("macro_f1", 0.62, 0.44, 48, 5))
+        'check against TF-IDF (5-fold cross-validation on all 48 labelled rows): frozen encoder + head ...'
+    """
+    if check.get("estimate") != "cross-validation":
+        return None
+    return (
+        f"check against TF-IDF ({check['folds']}-fold cross-validation on all {check['validation_texts']} "
+        f"labelled rows): frozen encoder + head {check['metric']} {float(check['served']):.4f} vs TF-IDF "  # type: ignore[arg-type]
+        f"{float(check['tfidf']):.4f}"  # type: ignore[arg-type]
+    )
+
+
 def describe_worse(check: dict[str, object]) -> str:
     """What a ``worse`` baseline check says, in words (for the warning and the report).
 
