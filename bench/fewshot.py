@@ -130,7 +130,10 @@ def _setfit_runs() -> dict[tuple[str, int, int], dict[str, Any]]:
 
 
 def _setfit_only(args: argparse.Namespace, done: set[tuple[str, int, int]], minilm: Path) -> None:
-    """Run SetFit alone on the cells neither file has, appending each to SETFIT_RESULTS."""
+    """Run SetFit alone on the cells neither file has, adding each to SETFIT_RESULTS.
+
+    The file is read again before each write, so runs on different seeds can share the machine.
+    """
     from classifine.data.loading import read_dataset
     from classifine.data.sample import k_per_class
 
@@ -146,6 +149,7 @@ def _setfit_only(args: argparse.Namespace, done: set[tuple[str, int, int]], mini
             rows = k_per_class(train_all, k, seed)
             load_before = os.getloadavg()[0]
             result = run_setfit(rows, test, seed, minilm, Path(tmp) / "setfit")
+            runs = _setfit_runs()  # again: another --setfit-only run may have added cells meanwhile
             runs[(dataset, k, seed)] = {
                 **{"dataset": dataset, "k": k, "seed": seed, "setfit": result},
                 **{"load_before": load_before, "load_after": os.getloadavg()[0]},

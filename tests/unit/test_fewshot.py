@@ -196,11 +196,16 @@ def test_tiny_multilabel_fewshot_uses_pairs_and_sigmoid(tiny: dict[str, Path], t
     from classifine.inference.predictor import Classifier
 
     splits = toy_multilabel_splits(n_train=48, n_eval=16)
-    cfg = _cfg(tiny["bert"], model={"method": "fewshot", "fewshot": {"loss": "batch_all"}},
-               train={"learning_rate": 1e-3})  # fmt: skip
+    model = {"method": "fewshot", "fewshot": {"loss": "batch_all"}, "hybrid": "on"}
+    cfg = _cfg(tiny["bert"], model=model, train={"learning_rate": 1e-3})
     metrics = _fit(splits, cfg, tmp_path / "ml")
     assert metrics["fewshot"]["contrastive_loss"] == "cosine"  # triplets need single labels: pairs
     assert metrics["thresholds"] == [0.5, 0.5, 0.5]  # 16 validation texts do not tune thresholds
+    # trained on every row (16 validation texts choose nothing): "on" serves the fixed share of TF-IDF
+    assert metrics["fewshot"]["encoder_trained_on"] == "train+validation"
+    assert metrics["hybrid"]["weight"] == FIXED_WEIGHT and metrics["hybrid"]["setting"] == "on"
+    meta = json.loads((tmp_path / "ml" / "model" / "classifine.json").read_text())
+    assert meta["hybrid_weight"] == FIXED_WEIGHT
     clf = Classifier.load(tmp_path / "ml")
     probs = clf.predict_proba(splits.test.texts)
     assert probs.shape == (16, 3) and not np.allclose(probs.sum(1), 1.0)
