@@ -10,7 +10,9 @@ this is how recipes were compared before ``model.fewshot.passes: auto`` existed.
 Run:  python bench/fewshot_dev.py NAME '{"model.fewshot.loss": "batch_all"}' [--k 8 16] [--seeds 10 11 12 13]
       [--datasets trec-6 movie-reviews] [--out bench/results/fewshot_dev.jsonl]
 Results of the runs behind docs/training.md's table: bench/results/fewshot_dev.jsonl (variant ``pooled``:
-the default with the encoder on every labelled row, ``model.fewshot.encoder_rows: auto``).
+the default with the encoder on every labelled row, ``model.fewshot.encoder_rows: auto``; variant ``unique``:
+the same with SetFit's pair sampling - every unordered pair once, shuffled within its kind, the smaller kind
+oversampled - tried through a temporary switch in ``training.contrastive``, not kept: no gain on ``pooled``).
 """
 
 from __future__ import annotations
