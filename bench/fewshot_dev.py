@@ -9,6 +9,7 @@ this is how recipes were compared before ``model.fewshot.passes: auto`` existed.
 
 Run:  python bench/fewshot_dev.py NAME '{"model.fewshot.loss": "batch_all"}' [--k 8 16] [--seeds 10 11 12 13]
       [--datasets trec-6 movie-reviews] [--out bench/results/fewshot_dev.jsonl]
+      python bench/fewshot_dev.py setfit '{}' --setfit ...   (SetFit's defaults on the same rows, one thread)
 Results of the runs behind docs/training.md's table: bench/results/fewshot_dev.jsonl (variant ``pooled``:
 the default with the encoder on every labelled row, ``model.fewshot.encoder_rows: auto``; variant ``unique``:
 the same with SetFit's pair sampling - every unordered pair once, shuffled within its kind, the smaller kind
@@ -57,6 +58,11 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[10, 11, 12, 13])
     parser.add_argument("--datasets", nargs="+", default=["trec-6", "movie-reviews"])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "fewshot_dev.jsonl")
+    parser.add_argument(
+        "--setfit",
+        action="store_true",
+        help="run SetFit's defaults on the rows instead",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     raw = json.loads(args.overrides)
@@ -72,6 +78,9 @@ def main() -> None:
                     {"text": [full.texts[i] for i in pick], "label": [full.labels[i][0] for i in pick]}
                 )
                 frame = pd.DataFrame({"text": rows.texts, "label": [r[0] for r in rows.labels]})
+                if args.setfit:
+                    _record(args, name, k, seed, _setfit(rows, full.subset(pick), seed))
+                    continue
                 with tempfile.TemporaryDirectory() as tmp:
                     start = time.perf_counter()
                     result = classifine.train(
@@ -82,11 +91,27 @@ def main() -> None:
                     predicted = [p.label for p in result.classifier.predict(list(held["text"]))]
                 accuracy = float(np.mean([a == b for a, b in zip(predicted, held["label"], strict=True)]))
                 steps = result.metrics["train"].get("global_step")
-                record = {"variant": args.name, "dataset": name, "k": k, "seed": seed, "acc": accuracy,
-                          "sec": round(seconds, 1), "steps": steps}  # fmt: skip
-                print(json.dumps(record), flush=True)
-                with args.out.open("a", encoding="utf-8") as f:
-                    f.write(json.dumps(record) + "\n")
+                _record(args, name, k, seed, {"acc": accuracy, "sec": round(seconds, 1), "steps": steps})
+
+
+def _setfit(rows: Any, held: Any, seed: int) -> dict[str, Any]:
+    """SetFit 1.2's defaults (``bench/fewshot.py``'s run) on ``rows``, scored on ``held``."""
+    import torch
+    from fewshot import run_setfit
+
+    from classifine.assets import fetch
+
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = run_setfit(rows, held, seed, fetch("minilm-l6"), Path(tmp))
+    return {"acc": result["accuracy"], "sec": result["train_seconds"], "steps": None}
+
+
+def _record(args: argparse.Namespace, dataset: str, k: int, seed: int, scores: dict[str, Any]) -> None:
+    record = {"variant": args.name, "dataset": dataset, "k": k, "seed": seed} | scores
+    print(json.dumps(record), flush=True)
+    with args.out.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
 
 
 if __name__ == "__main__":
