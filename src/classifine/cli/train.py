@@ -109,7 +109,7 @@ def _summary(run: Path, metrics: dict[str, Any], report: Any, evaluate: bool) ->
         echo(f"method: {train['method']} ({train['method_reason']}); {train.get('schedule', '')}")
         echo(f"selection: {train.get('selection', '')}")
     shown = ", ".join(f"{k} {v:.4f}" for k, v in best.items())
-    from classifine.training.hybrid import describe_cross_validated
+    from classifine.evaluation.baseline_check import describe_cross_validated
 
     cross_validated = describe_cross_validated(metrics.get("baseline_check") or {})
     if shown:

@@ -68,7 +68,7 @@ def training_notes(run_dir: Path) -> list[str]:
     if train.get("selection"):
         notes.append(f"validation split: {train['selection']}")
     check = summary.get("baseline_check") or {}
-    from classifine.training.hybrid import describe_cross_validated, describe_worse
+    from classifine.evaluation.baseline_check import describe_cross_validated, describe_worse
 
     if check.get("worse"):
         notes.append(describe_worse(check))

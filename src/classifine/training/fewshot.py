@@ -32,6 +32,7 @@ import numpy as np
 
 from classifine.artifact import atomic_dir, write_meta
 from classifine.data.dataset import Dataset, DatasetSplits
+from classifine.evaluation.baseline_check import describe_cross_validated
 from classifine.evaluation.metrics import headline_metrics
 from classifine.models.embedding import HEAD_FILE, POOLING, EmbeddingClassifier, save_embedding_classifier
 from classifine.models.tfidf import FittedTfidf, mix_probabilities
@@ -50,7 +51,6 @@ from classifine.training.hybrid import (
     baseline_warning,
     cross_validated_check,
     decide,
-    describe_cross_validated,
 )
 from classifine.training.plan import TrainPlan, encoder_train
 from classifine.training.runs import work_dir_for

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from classifine.evaluation.baseline_check import check_scores, describe_worse
 from classifine.evaluation.metrics import headline_metrics
 from classifine.models.tfidf import mix_probabilities
 from classifine.training.schedule import MIN_SELECTION_TEXTS
@@ -140,40 +141,6 @@ def cross_validated_check(
     }
 
 
-def describe_cross_validated(check: dict[str, object]) -> str | None:
-    """A cross-validated check in one line (None for a check on validation).
-
-    Example:
-        >>> describe_cross_validated(cross_validated_check("macro_f1", 0.62, 0.44, 48, 5))
-        'check against TF-IDF (5-fold cross-validation on all 48 labelled rows): frozen encoder + head ...'
-    """
-    if check.get("estimate") != "cross-validation":
-        return None
-    return (
-        f"check against TF-IDF ({check['folds']}-fold cross-validation on all {check['validation_texts']} "
-        f"labelled rows): frozen encoder + head {check['metric']} {float(check['served']):.4f} vs TF-IDF "  # type: ignore[arg-type]
-        f"{float(check['tfidf']):.4f}"  # type: ignore[arg-type]
-    )
-
-
-def describe_worse(check: dict[str, object]) -> str:
-    """What a ``worse`` baseline check says, in words (for the warning and the report).
-
-    Example:
-        >>> describe_worse({"metric": "macro_f1", "served": 0.7, "tfidf": 0.8, "validation_texts": 40})
-        'on validation (40 texts) the served model is WORSE than the TF-IDF baseline: macro_f1 0.7000 vs ...'
-    """
-    n = int(check["validation_texts"])  # type: ignore[call-overload]
-    scores = f"{check['metric']} {float(check['served']):.4f} vs {float(check['tfidf']):.4f}"  # type: ignore[arg-type]
-    if check.get("estimate") == "cross-validation":
-        return (
-            f"in {check['folds']}-fold cross-validation on all {n} labelled rows the sentence encoder "
-            f"(frozen, with the head) is WORSE than the TF-IDF baseline: {scores}; the few-shot model is "
-            "fine-tuned from it on every row and has no held-out score"
-        )
-    return f"on validation ({n} texts) the served model is WORSE than the TF-IDF baseline: {scores}"
-
-
 def baseline_warning(check: dict[str, object] | None) -> str | None:
     """The one-line warning for a model worse than TF-IDF on validation (None when it is not).
 
@@ -190,6 +157,6 @@ def baseline_warning(check: dict[str, object] | None) -> str | None:
     n = int(check["validation_texts"])  # type: ignore[call-overload]
     few = f" (only {n} texts: a noisy comparison)" if n < MIN_SELECTION_TEXTS else ""
     return (
-        f"the served model is worse than the TF-IDF baseline on validation: {check['metric']} "
-        f"{float(check['served']):.4f} vs {float(check['tfidf']):.4f} on {n} texts{few}; {advice}"  # type: ignore[arg-type]
+        f"the served model is worse than the TF-IDF baseline on validation: {check_scores(check)} "
+        f"on {n} texts{few}; {advice}"
     )

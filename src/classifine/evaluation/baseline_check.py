@@ -1,0 +1,54 @@
+"""The check of a run against its TF-IDF baseline (``metrics.json``'s ``baseline_check``), in words.
+
+Used by training (the log and the warning), ``classifine train``'s summary and the report.
+
+Example:
+    >>> check_scores({"metric": "macro_f1", "served": 0.7, "tfidf": 0.8})
+    'macro_f1 0.7000 vs 0.8000'
+"""
+
+from __future__ import annotations
+
+
+def check_scores(check: dict[str, object], tfidf_label: str = "") -> str:
+    """``metric served vs [tfidf_label]tfidf``, four decimals.
+
+    Example:
+        >>> check_scores({"metric": "accuracy", "served": 0.9, "tfidf": 0.85}, "TF-IDF ")
+        'accuracy 0.9000 vs TF-IDF 0.8500'
+    """
+    served, tfidf = float(check["served"]), float(check["tfidf"])  # type: ignore[arg-type]
+    return f"{check['metric']} {served:.4f} vs {tfidf_label}{tfidf:.4f}"
+
+
+def describe_cross_validated(check: dict[str, object]) -> str | None:
+    """A cross-validated check in one line (None for a check on validation).
+
+    Example:
+        >>> describe_cross_validated(cross_validated_check("macro_f1", 0.62, 0.44, 48, 5))
+        'check against TF-IDF (5-fold cross-validation on all 48 labelled rows): frozen encoder + head ...'
+    """
+    if check.get("estimate") != "cross-validation":
+        return None
+    return (
+        f"check against TF-IDF ({check['folds']}-fold cross-validation on all {check['validation_texts']} "
+        f"labelled rows): frozen encoder + head {check_scores(check, 'TF-IDF ')}"
+    )
+
+
+def describe_worse(check: dict[str, object]) -> str:
+    """What a ``worse`` baseline check says, in words (for the warning and the report).
+
+    Example:
+        >>> describe_worse({"metric": "macro_f1", "served": 0.7, "tfidf": 0.8, "validation_texts": 40})
+        'on validation (40 texts) the served model is WORSE than the TF-IDF baseline: macro_f1 0.7000 vs ...'
+    """
+    n = int(check["validation_texts"])  # type: ignore[call-overload]
+    scores = check_scores(check)
+    if check.get("estimate") == "cross-validation":
+        return (
+            f"in {check['folds']}-fold cross-validation on all {n} labelled rows the sentence encoder "
+            f"(frozen, with the head) is WORSE than the TF-IDF baseline: {scores}; the few-shot model is "
+            "fine-tuned from it on every row and has no held-out score"
+        )
+    return f"on validation ({n} texts) the served model is WORSE than the TF-IDF baseline: {scores}"
