@@ -13,7 +13,10 @@ Run:  python bench/fewshot_dev.py NAME '{"model.fewshot.loss": "batch_all"}' [--
 Results of the runs behind docs/training.md's table: bench/results/fewshot_dev.jsonl (variant ``pooled``:
 the default with the encoder on every labelled row, ``model.fewshot.encoder_rows: auto``; variant ``unique``:
 the same with SetFit's pair sampling - every unordered pair once, shuffled within its kind, the smaller kind
-oversampled - tried through a temporary switch in ``training.contrastive``, not kept: no gain on ``pooled``).
+oversampled - tried through a temporary switch in ``training.contrastive``, not kept: no gain on ``pooled``;
+``setfit``: ``--setfit``; ``cosent``: ``{"model.fewshot.loss": "cosent"}``; ``steps128``:
+``{"train.max_steps": 128}``, SetFit's step count at movie-reviews K = 32; ``lr5e5``:
+``{"train.learning_rate": 5e-5}``).
 """
 
 from __future__ import annotations

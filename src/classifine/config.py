@@ -82,8 +82,9 @@ class LoraConfig(_Section):
 class FewshotConfig(_Section):
     """Contrastive fine-tuning of the sentence encoder (``model.method: fewshot``) and the head.
 
-    ``loss``: ``cosine`` (SetFit's cosine-similarity pairs, balanced positive / negative; multi-label
-    runs always use pairs) or ``batch_all`` (every valid triplet in class-grouped batches).
+    ``loss``: ``cosine`` (SetFit's cosine-similarity pairs, balanced positive / negative), ``cosent``
+    (the same pairs, CoSENT's ranking loss) or ``batch_all`` (every valid triplet in class-grouped
+    batches; multi-label runs use cosine pairs instead).
     ``passes``: ``auto`` trains one optimizer step per ``train.batch_size`` of SetFit's pairs (which
     grow with the square of the rows); a number is that many passes over the training rows. The
     steps are kept within ``min_steps``..``max_steps`` (``train.max_steps`` overrides).
@@ -95,7 +96,7 @@ class FewshotConfig(_Section):
     ``auto`` (``all`` when the validation split is too small to choose on, see ``train.selection``).
     """
 
-    loss: Literal["cosine", "batch_all"] = "cosine"
+    loss: Literal["cosine", "cosent", "batch_all"] = "cosine"
     passes: Annotated[float, Field(gt=0)] | Literal["auto"] = "auto"
     min_steps: int = Field(200, ge=1)
     max_steps: int = Field(2000, ge=1)

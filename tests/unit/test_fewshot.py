@@ -152,7 +152,8 @@ def _fit(splits: DatasetSplits, cfg: object, run: Path) -> dict:
 
 
 @pytest.mark.parametrize(
-    ("method", "loss"), [("fewshot", "cosine"), ("fewshot", "batch_all"), ("head", "none")]
+    ("method", "loss"),
+    [("fewshot", "cosine"), ("fewshot", "cosent"), ("fewshot", "batch_all"), ("head", "none")],
 )
 def test_tiny_embedding_runs_are_ordinary_artifacts(
     tiny: dict[str, Path], tmp_path: Path, method: str, loss: str
@@ -174,7 +175,8 @@ def test_tiny_embedding_runs_are_ordinary_artifacts(
     fs = metrics["fewshot"]
     assert fs["head_fit_on"] == "train+validation"
     check = metrics["baseline_check"]
-    if loss == "cosine":  # 24 validation texts choose nothing: trained on; the check cross-validated
+    # pairs: 24 validation texts choose nothing, so they are trained on and the check is cross-validated
+    if loss in ("cosine", "cosent"):
         assert fs["encoder_trained_on"] == "train+validation" and metrics["validation"] == {}
         assert check["estimate"] == "cross-validation" and check["validation_texts"] == 72
         assert check["folds"] == 5 and 0 <= check["served"] <= 1 and check["tfidf"] > 0.6  # the task is easy

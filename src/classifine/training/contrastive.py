@@ -8,6 +8,9 @@ pooling, L2 normalisation - exactly the embedding the served
 * ``cosine`` (default): SetFit's recipe - ``CosineSimilarityLoss`` on balanced pairs (same class 1,
   other class 0; multi-label: sharing any label is positive), as many steps as SetFit's pair count
   gives (:func:`~classifine.training.schedule.fewshot_settings`). Multi-label data always uses pairs.
+* ``cosent``: the same pairs with ``CoSENTLoss`` (a ranking loss: every positive pair of a batch should
+  score above every negative one). Not the default: on held-out training rows it was +0.5 points on
+  movie-reviews K = 32 / 64 but -3 on trec-6 K = 8 (``bench/results/fewshot_dev.jsonl``).
 * ``batch_all`` (single-label): ``BatchAllTripletLoss`` over class-grouped batches
   (``BatchSamplers.GROUP_BY_LABEL``): every (anchor, positive, negative) triplet of a batch counts.
 
@@ -117,6 +120,8 @@ def _dataset_and_loss(
             "contrastive loss: cosine pairs (batch_all needs single-label data and two classes of 2+ texts)"
         )
     pairs = balanced_pairs(train.texts, y, steps * batch, multi_label=train.multi_label, seed=seed)
+    if loss_name == "cosent":
+        return HFDataset.from_dict(pairs), losses.CoSENTLoss(model), "cosent"
     return HFDataset.from_dict(pairs), losses.CosineSimilarityLoss(model), "cosine"
 
 
