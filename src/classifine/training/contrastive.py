@@ -9,8 +9,8 @@ pooling, L2 normalisation - exactly the embedding the served
   other class 0; multi-label: sharing any label is positive), as many steps as SetFit's pair count
   gives (:func:`~classifine.training.schedule.fewshot_settings`). Multi-label data always uses pairs.
 * ``cosent``: the same pairs with ``CoSENTLoss`` (a ranking loss: every positive pair of a batch should
-  score above every negative one). Not the default: on held-out training rows it was +0.5 points on
-  movie-reviews K = 32 / 64 but -3 on trec-6 K = 8 (``bench/results/fewshot_dev.jsonl``).
+  score above every negative one). Not the default: on held-out training rows it was +0.5 / +0.3
+  points at movie-reviews K = 32 / 64 but -2.8 at trec-6 K = 8 (``bench/results/fewshot_dev.jsonl``).
 * ``batch_all`` (single-label): ``BatchAllTripletLoss`` over class-grouped batches
   (``BatchSamplers.GROUP_BY_LABEL``): every (anchor, positive, negative) triplet of a batch counts.
 
