@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import struct
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -122,8 +123,16 @@ def test_wandb_offline_run_file_holds_config_history_summary_and_artifacts(
     assert main(["--quiet", "train", str(_config(tmp_path, tiny_bert)), "--track", "wandb"]) == 0
     (folder,) = (tmp_path / "runs" / "wandb").glob("offline-run-*")
     (run_file,) = folder.glob("run-*.wandb")
+    # wandb's service process writes the run file; on a loaded machine it may still be flushing when
+    # finish() has returned (seen as a file without its run record): read until the exit record is in
+    deadline = time.monotonic() + 60
     records = read_wandb_records(run_file)
     kinds = [r.WhichOneof("record_type") for r in records]
+    while "exit" not in kinds or "run" not in kinds:
+        assert time.monotonic() < deadline, f"run file incomplete after 60 s: {kinds}"
+        time.sleep(0.2)
+        records = read_wandb_records(run_file)
+        kinds = [r.WhichOneof("record_type") for r in records]
     run = next(r.run for r in records if r.HasField("run"))
     assert run.display_name == "toy" and run.project == "classifine"
     config = {
