@@ -51,7 +51,7 @@ HEAD_C_GRID = (0.1, 1.0, 10.0, 100.0)
 class FewshotSettings:
     """The resolved few-shot recipe: contrastive loss and steps (0 for ``head``), head regularisation."""
 
-    loss: str  # batch_all | cosine | none (method head)
+    loss: str  # batch_all | cosine | cosent | none (method head)
     steps: int
     batch_size: int
     head_c: float | None  # None: cross-validated on the training rows (method head)
