@@ -25,7 +25,8 @@ def describe_cross_validated(check: dict[str, object]) -> str | None:
     """A cross-validated check in one line (None for a check on validation).
 
     Example:
-        >>> describe_cross_validated(cross_validated_check("macro_f1", 0.62, 0.44, 48, 5))
+        >>> describe_cross_validated({"estimate": "cross-validation", "folds": 5, "validation_texts": 48,
+        ...                           "metric": "macro_f1", "served": 0.62, "tfidf": 0.44})
         'check against TF-IDF (5-fold cross-validation on all 48 labelled rows): frozen encoder + head ...'
     """
     if check.get("estimate") != "cross-validation":
