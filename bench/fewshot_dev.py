@@ -10,13 +10,16 @@ this is how recipes were compared before ``model.fewshot.passes: auto`` existed.
 Run:  python bench/fewshot_dev.py NAME '{"model.fewshot.loss": "batch_all"}' [--k 8 16] [--seeds 10 11 12 13]
       [--datasets trec-6 movie-reviews] [--out bench/results/fewshot_dev.jsonl]
       python bench/fewshot_dev.py setfit '{}' --setfit ...   (SetFit's defaults on the same rows, one thread)
+      python bench/fewshot_dev.py pooled '{}' --interpolate 0.7 0.8 ...   (also WiSE-FT: variant pooled@a0.8)
 Results of the runs behind docs/training.md's table: bench/results/fewshot_dev.jsonl (variant ``pooled``:
 the default with the encoder on every labelled row, ``model.fewshot.encoder_rows: auto``; variant ``unique``:
 the same with SetFit's pair sampling - every unordered pair once, shuffled within its kind, the smaller kind
 oversampled - tried through a temporary switch in ``training.contrastive``, not kept: no gain on ``pooled``;
 ``setfit``: ``--setfit``; ``cosent``: ``{"model.fewshot.loss": "cosent"}``; ``steps128``:
 ``{"train.max_steps": 128}``, SetFit's step count at movie-reviews K = 32; ``lr5e5``:
-``{"train.learning_rate": 5e-5}``).
+``{"train.learning_rate": 5e-5}``; ``fp32``: ``{"train.precision": "fp32"}``; ``pooled@aA``:
+``--interpolate``; ``wiseraw@aA``: the same computation on the texts as read, before ``--interpolate``
+cleaned them as the run does).
 """
 
 from __future__ import annotations
@@ -62,6 +65,15 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["trec-6", "movie-reviews"])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "fewshot_dev.jsonl")
     parser.add_argument(
+        "--interpolate",
+        nargs="+",
+        type=float,
+        default=[],
+        metavar="ALPHA",
+        help="also score the encoder interpolated with the pretrained one, (1 - a) x pretrained + a x "
+        "fine-tuned (WiSE-FT), with the head refit on the K rows: one record per a, variant NAME@aA",
+    )
+    parser.add_argument(
         "--setfit",
         action="store_true",
         help="run SetFit's defaults on the rows instead",
@@ -92,6 +104,8 @@ def main() -> None:
                     )  # fmt: skip
                     seconds = time.perf_counter() - start
                     predicted = [p.label for p in result.classifier.predict(list(held["text"]))]
+                    for alpha, acc in _interpolated(Path(tmp) / "x", rows, held, args.interpolate).items():
+                        _record(args, name, k, seed, {"acc": acc, "sec": None, "steps": None}, f"@a{alpha:g}")
                 accuracy = float(np.mean([a == b for a, b in zip(predicted, held["label"], strict=True)]))
                 steps = result.metrics["train"].get("global_step")
                 _record(args, name, k, seed, {"acc": accuracy, "sec": round(seconds, 1), "steps": steps})
@@ -110,8 +124,51 @@ def _setfit(rows: Any, held: Any, seed: int) -> dict[str, Any]:
     return {"acc": result["accuracy"], "sec": result["train_seconds"], "steps": None}
 
 
-def _record(args: argparse.Namespace, dataset: str, k: int, seed: int, scores: dict[str, Any]) -> None:
-    record = {"variant": args.name, "dataset": dataset, "k": k, "seed": seed} | scores
+def _interpolated(run: Path, rows: Any, held: Any, alphas: list[float]) -> dict[float, float]:
+    """Held-out accuracy of the run's encoder interpolated with its base model at each alpha.
+
+    The head is refit as the run fits it (logistic regression at the run's C on every K row's
+    embedding, texts cleaned as the run cleans them); alpha 1 is the run's own model.
+    """
+    if not alphas:
+        return {}
+    from classifine.artifact import model_dir, read_meta
+    from classifine.data.clean import make_cleaner
+    from classifine.models.build import load_encoder, load_tokenizer
+    from classifine.models.embedding import EmbeddingClassifier
+    from classifine.models.windows import LongText
+    from classifine.training.head import embed_texts, fit_head, head_probabilities
+
+    folder = model_dir(run)
+    meta = read_meta(folder)
+    clean = make_cleaner(meta.clean)
+    texts, held_texts = [clean(t) for t in rows.texts], [clean(t) for t in held["text"]]
+    labels = list(meta.labels)
+    tuned, tokenizer = load_encoder(str(folder)), load_tokenizer(str(folder), False)
+    base = load_encoder(meta.base_model_source).state_dict()
+    fine = {n: v.clone() for n, v in tuned.state_dict().items()}
+    y = np.array([labels.index(r[0]) for r in rows.labels])
+    held_y = np.array([labels.index(v) for v in held["label"]])
+    bf16, length, c = meta.precision == "bf16", meta.max_length, float(meta.embedding["head_c"])
+    out = {}
+    for a in alphas:
+        tuned.load_state_dict(
+            {n: (1 - a) * base[n] + a * v if v.is_floating_point() else v for n, v in fine.items()}
+        )
+        model = EmbeddingClassifier(tuned, np.zeros((len(labels), tuned.config.hidden_size)),
+                                    np.zeros(len(labels)), labels=labels).eval()  # fmt: skip
+        x, doc = embed_texts(model, tokenizer, texts, length, LongText(), bf16=bf16)
+        head = fit_head(x, y[doc], multi_label=False, n_labels=len(labels), c=c)
+        hx, hdoc = embed_texts(model, tokenizer, held_texts, length, LongText(), bf16=bf16)
+        probs = head_probabilities(hx, hdoc, len(held), *head, False)
+        out[a] = float(np.mean(probs.argmax(1) == held_y))
+    return out
+
+
+def _record(
+    args: argparse.Namespace, dataset: str, k: int, seed: int, scores: dict[str, Any], suffix: str = ""
+) -> None:
+    record = {"variant": args.name + suffix, "dataset": dataset, "k": k, "seed": seed} | scores
     print(json.dumps(record), flush=True)
     with args.out.open("a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
