@@ -11,6 +11,7 @@ Run:  python bench/fewshot_dev.py NAME '{"model.fewshot.loss": "batch_all"}' [--
       [--datasets trec-6 movie-reviews] [--out bench/results/fewshot_dev.jsonl]
       python bench/fewshot_dev.py setfit '{}' --setfit ...   (SetFit's defaults on the same rows, one thread)
       python bench/fewshot_dev.py pooled '{}' --interpolate 0.7 0.8 ...   (also WiSE-FT: variant pooled@a0.8)
+      python bench/fewshot_dev.py souprun '{}' --soup 100 ...   (also a second seed and the two runs' soup)
 Results of the runs behind docs/training.md's table: bench/results/fewshot_dev.jsonl (variant ``pooled``:
 the default with the encoder on every labelled row, ``model.fewshot.encoder_rows: auto``; variant ``unique``:
 the same with SetFit's pair sampling - every unordered pair once, shuffled within its kind, the smaller kind
@@ -75,6 +76,14 @@ def main() -> None:
         "fine-tuned (WiSE-FT), with the head refit on the K rows: one record per a, variant NAME@aA",
     )
     parser.add_argument(
+        "--soup",
+        type=int,
+        default=None,
+        metavar="OFFSET",
+        help="also train a second run on the same rows with seed + OFFSET and score the uniform soup of the "
+        "two encoders (weights averaged, head refit): variants NAME+seedOFFSET and NAME+soup",
+    )
+    parser.add_argument(
         "--setfit",
         action="store_true",
         help="run SetFit's defaults on the rows instead",
@@ -104,12 +113,13 @@ def main() -> None:
                         evaluate=False, progress=False, seed=seed,
                     )  # fmt: skip
                     seconds = time.perf_counter() - start
-                    predicted = [p.label for p in result.classifier.predict(list(held["text"]))]
+                    accuracy = _accuracy(result.classifier, held)
                     for alpha, acc in _interpolated(
                         Path(tmp) / "x", rows, held, args.interpolate, seed
                     ).items():
                         _record(args, name, k, seed, {"acc": acc, "sec": None, "steps": None}, f"@a{alpha:g}")
-                accuracy = float(np.mean([a == b for a, b in zip(predicted, held["label"], strict=True)]))
+                    if args.soup is not None:
+                        _soup(args, (name, k, seed), frame, held, rows, Path(tmp))
                 steps = result.metrics["train"].get("global_step")
                 _record(args, name, k, seed, {"acc": accuracy, "sec": round(seconds, 1), "steps": steps})
 
@@ -127,8 +137,38 @@ def _setfit(rows: Any, held: Any, seed: int) -> dict[str, Any]:
     return {"acc": result["accuracy"], "sec": result["train_seconds"], "steps": None}
 
 
-def _interpolated(run: Path, rows: Any, held: Any, alphas: list[float], seed: int) -> dict[float, float]:
+def _accuracy(classifier: Any, held: Any) -> float:
+    predicted = [p.label for p in classifier.predict(list(held["text"]))]
+    return float(np.mean([a == b for a, b in zip(predicted, held["label"], strict=True)]))
+
+
+def _soup(
+    args: argparse.Namespace, cell: tuple[str, int, int], frame: Any, held: Any, rows: Any, tmp: Path
+) -> None:
+    """Train the same rows again at ``seed + args.soup``; score that run and the two runs' weight average."""
+    seed = cell[2]
+    start = time.perf_counter()
+    other = classifine.train(
+        frame, _overrides(json.loads(args.overrides), rows), test=held, output_dir=tmp, name="y",
+        evaluate=False, progress=False, seed=seed + args.soup,
+    )  # fmt: skip
+    scores = {
+        "acc": _accuracy(other.classifier, held),
+        "sec": round(time.perf_counter() - start, 1),
+        "steps": None,
+    }
+    _record(args, *cell, scores, f"+seed{args.soup}")
+    soup = _interpolated(tmp / "x", rows, held, [0.5], seed, other=tmp / "y")[0.5]
+    _record(args, *cell, {"acc": soup, "sec": None, "steps": None}, "+soup")
+
+
+def _interpolated(
+    run: Path, rows: Any, held: Any, alphas: list[float], seed: int, other: Path | None = None
+) -> dict[float, float]:
     """Held-out accuracy of the run's encoder interpolated with its base model at each alpha.
+
+    ``other``: a second run of the same config, whose encoder takes the base model's place (alpha 0.5:
+    the two runs' uniform soup).
 
     The head is refit as the run fits it (logistic regression at the run's C on every K row's
     embedding, texts cleaned as the run cleans them); alpha 1 is the run's own model, and scores within a
@@ -150,7 +190,7 @@ def _interpolated(run: Path, rows: Any, held: Any, alphas: list[float], seed: in
     texts, held_texts = [clean(t) for t in rows.texts], [clean(t) for t in held["text"]]
     labels = list(meta.labels)
     tuned, tokenizer = load_encoder(str(folder)), load_tokenizer(str(folder), False)
-    base = load_encoder(meta.base_model_source).state_dict()
+    base = load_encoder(str(model_dir(other)) if other else meta.base_model_source).state_dict()
     fine = {n: v.clone() for n, v in tuned.state_dict().items()}
     y = np.array([labels.index(r[0]) for r in rows.labels])
     held_y = np.array([labels.index(v) for v in held["label"]])
