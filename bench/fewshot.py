@@ -164,8 +164,8 @@ def _setfit_only(args: argparse.Namespace, done: set[tuple[str, int, int]], mini
 def _summary(cells: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean and standard deviation over seeds, per dataset, K and system.
 
-    ``paired``: classifine's accuracy minus SetFit's seed by seed (the same rows), and the share of seeds
-    on which classifine is at or above SetFit (``ahead_mean``).
+    ``paired``: classifine's accuracy minus SetFit's seed by seed (the same rows), and on how many seeds
+    classifine is at or above SetFit.
     """
     out: dict[str, Any] = {}
     for cell in cells:
@@ -177,12 +177,11 @@ def _summary(cells: list[dict[str, Any]]) -> dict[str, Any]:
         ratio = out[cell["dataset"]][str(cell["k"])].setdefault("ratio", {})
         if cell["train_seconds_ratio"] is not None:
             ratio.setdefault("train_seconds_ratio", []).append(cell["train_seconds_ratio"])
-        paired = out[cell["dataset"]][str(cell["k"])].setdefault("paired", {})
-        diff = cell["classifine"]["accuracy"] - cell["setfit"]["accuracy"]
-        paired.setdefault("accuracy_diff", []).append(diff)  # classifine - SetFit on the same rows and seed
-        paired.setdefault("ahead", []).append(float(diff >= 0))
+        diffs = out[cell["dataset"]][str(cell["k"])].setdefault("paired", [])
+        diffs.append(cell["classifine"]["accuracy"] - cell["setfit"]["accuracy"])  # same rows, same seed
     for per_k in out.values():
         for systems in per_k.values():
+            diffs = systems.pop("paired")
             for system, metrics in systems.items():
                 if not metrics:
                     continue
@@ -191,6 +190,12 @@ def _summary(cells: list[dict[str, Any]]) -> dict[str, Any]:
                     **{f"{m}_std": round(statistics.pstdev(v), 4) for m, v in metrics.items()},
                     "n_seeds": len(next(iter(metrics.values()))),
                 }
+            systems["paired"] = {
+                "accuracy_diff_mean": round(statistics.fmean(diffs), 4),
+                "accuracy_diff_std": round(statistics.pstdev(diffs), 4),
+                "at_or_above": sum(d >= 0 for d in diffs),
+                "n_seeds": len(diffs),
+            }
     return out
 
 
@@ -253,9 +258,8 @@ def plot(summary: dict[str, Any], path: Path) -> None:
 
 def _paired(p: dict[str, Any]) -> str:
     """``+0.4 ± 0.4 (3 of 3)``: the mean and spread of the seed-by-seed difference in points."""
-    n = p["n_seeds"]
-    ahead = round(p["ahead_mean"] * n)
-    return f"{100 * p['accuracy_diff_mean']:+.1f} ± {100 * p['accuracy_diff_std']:.1f} ({ahead} of {n})"
+    diff, spread = 100 * p["accuracy_diff_mean"], 100 * p["accuracy_diff_std"]
+    return f"{diff:+.1f} ± {spread:.1f} ({p['at_or_above']} of {p['n_seeds']})"
 
 
 def table(summary: dict[str, Any]) -> str:

@@ -119,7 +119,7 @@ def main() -> None:
                     ).items():
                         _record(args, name, k, seed, {"acc": acc, "sec": None, "steps": None}, f"@a{alpha:g}")
                     if args.soup is not None:
-                        _soup(args, (name, k, seed), frame, held, rows, Path(tmp))
+                        _soup(args, (name, k, seed), frame, held, rows, raw, Path(tmp))
                 steps = result.metrics["train"].get("global_step")
                 _record(args, name, k, seed, {"acc": accuracy, "sec": round(seconds, 1), "steps": steps})
 
@@ -143,13 +143,19 @@ def _accuracy(classifier: Any, held: Any) -> float:
 
 
 def _soup(
-    args: argparse.Namespace, cell: tuple[str, int, int], frame: Any, held: Any, rows: Any, tmp: Path
+    args: argparse.Namespace,
+    cell: tuple[str, int, int],
+    frame: Any,
+    held: Any,
+    rows: Any,
+    raw: Any,
+    tmp: Path,
 ) -> None:
     """Train the same rows again at ``seed + args.soup``; score that run and the two runs' weight average."""
     seed = cell[2]
     start = time.perf_counter()
     other = classifine.train(
-        frame, _overrides(json.loads(args.overrides), rows), test=held, output_dir=tmp, name="y",
+        frame, _overrides(raw, rows), test=held, output_dir=tmp, name="y",
         evaluate=False, progress=False, seed=seed + args.soup,
     )  # fmt: skip
     scores = {

@@ -119,10 +119,12 @@ def _dataset_and_loss(
         logger.info(
             "contrastive loss: cosine pairs (batch_all needs single-label data and two classes of 2+ texts)"
         )
-    pairs = balanced_pairs(train.texts, y, steps * batch, multi_label=train.multi_label, seed=seed)
-    used = "cosent" if loss_name == "cosent" else "cosine"  # batch_all falls back to cosine pairs
-    pair_loss = losses.CoSENTLoss if used == "cosent" else losses.CosineSimilarityLoss
-    return HFDataset.from_dict(pairs), pair_loss(model), used
+    pairs = HFDataset.from_dict(
+        balanced_pairs(train.texts, y, steps * batch, multi_label=train.multi_label, seed=seed)
+    )
+    if loss_name == "cosent":
+        return pairs, losses.CoSENTLoss(model), "cosent"
+    return pairs, losses.CosineSimilarityLoss(model), "cosine"  # batch_all falls back to cosine pairs
 
 
 def _deadline(at: float) -> Any:
