@@ -169,6 +169,11 @@ def test_tiny_embedding_runs_are_ordinary_artifacts(
     cfg = _cfg(tiny["bert"], model=model, train={"learning_rate": 1e-3})
     metrics = _fit(splits, cfg, tmp_path / method)
     assert metrics["fewshot"]["contrastive_loss"].split(" ")[0] == loss
+    first = metrics["fewshot"]["first_loss"]
+    if loss == "cosine":  # the loss actually used, not only its name: a squared error of cosines vs 0/1
+        assert first < 1.0
+    elif loss == "cosent":  # log(1 + sum over (negative, positive) pairs): ~log(65) before training
+        assert first > 2.0
     meta = json.loads((tmp_path / method / "model" / "classifine.json").read_text())
     assert meta["method"] == method and meta["embedding"]["pooling"] == "mean"
     assert meta["hybrid_weight"] == 0.0  # 24 validation texts: the hybrid is not chosen on them
