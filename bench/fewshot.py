@@ -23,7 +23,8 @@ cell says ``setfit_from_earlier_run``).
 ``--setfit-only`` runs only SetFit's side of the missing cells (it does not depend on classifine's
 defaults) into bench/results/fewshot_setfit.json, which a later full run takes SetFit's scores from;
 ``--threads N`` pins torch to N threads (recorded per cell: a time ratio is shown only when both
-systems ran on the same number of threads).
+systems ran on the same number of threads and on the same machine, in the same boot: each side records
+``machine``, the boot id, so a re-run of classifine's side on another machine shows no ratio).
 ``missing_cells`` in the results lists what has not run. Writes bench/results/fewshot.json and
 docs/fewshot_learning_curve.png; prints a table.
 """
@@ -34,6 +35,7 @@ import argparse
 import json
 import logging
 import os
+import platform
 import statistics
 import tempfile
 import time
@@ -92,6 +94,7 @@ def run_classifine(train: Any, test: Any, out: Path, name: str) -> dict[str, dic
             **_scores(y, served.argmax(1)),
             "train_seconds": round(seconds, 2),
             "threads": _threads(),
+            "machine": _machine(),
             "method": train_info.get("method"),
             "steps": train_info.get("global_step"),
             "hybrid_weight": clf.meta.hybrid_weight,
@@ -112,13 +115,24 @@ def run_setfit(train: Any, test: Any, seed: int, minilm: Path, out: Path) -> dic
     Trainer(model=model, args=args, train_dataset=data).train()
     seconds = time.perf_counter() - start
     predicted = np.asarray(model.predict(list(test.texts), batch_size=64))
-    return {**_scores(test.y(), predicted), "train_seconds": round(seconds, 2), "threads": _threads()}
+    return {
+        **_scores(test.y(), predicted),
+        "train_seconds": round(seconds, 2),
+        "threads": _threads(),
+        "machine": _machine(),
+    }
 
 
 def _threads() -> int:
     import torch
 
     return int(torch.get_num_threads())
+
+
+def _machine() -> str:
+    """This boot of this machine: times from two boots (or two machines) are not compared."""
+    boot = Path("/proc/sys/kernel/random/boot_id")
+    return boot.read_text().strip() if boot.exists() else platform.node()
 
 
 def _setfit_runs() -> dict[tuple[str, int, int], dict[str, Any]]:
@@ -277,7 +291,7 @@ def table(summary: dict[str, Any]) -> str:
                 return f"{100 * s[system][f'{metric}_mean']:.1f} ± {100 * s[system][f'{metric}_std']:.1f}"
 
             mean_ratio = s["ratio"].get("train_seconds_ratio_mean")
-            ratio = f"{mean_ratio:.2f}" if mean_ratio is not None else "n/a (threads differ)"
+            ratio = f"{mean_ratio:.2f}" if mean_ratio is not None else "n/a (threads or machine differ)"
             lines.append(
                 f"| {dataset} | {k} | {pm('classifine', 'accuracy')} | {pm('setfit', 'accuracy')} "
                 f"| {pm('tfidf', 'accuracy')} | {pm('classifine', 'macro_f1')} | {pm('setfit', 'macro_f1')} "
@@ -384,10 +398,11 @@ def main() -> None:
                 cell["setfit"] = run_setfit(rows, test, seed, minilm, Path(tmp) / "setfit")
             cell["load_after"] = os.getloadavg()[0]
             same_threads = cell["classifine"]["threads"] == cell["setfit"].get("threads")
+            same_machine = cell["classifine"]["machine"] == cell["setfit"].get("machine")
             cell["train_seconds_ratio"] = (
                 round(cell["classifine"]["train_seconds"] / cell["setfit"]["train_seconds"], 3)
-                if same_threads
-                else None  # the two ran on different numbers of threads: their times are not comparable
+                if same_threads and same_machine
+                else None  # different threads, or another machine (or boot): the times are not comparable
             )
             results["cells"].append(cell)
             _finish(results, args.results)

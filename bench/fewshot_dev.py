@@ -21,7 +21,9 @@ oversampled - tried through a temporary switch in ``training.contrastive``, not 
 ``{"train.learning_rate": 5e-5}``; ``fp32``: ``{"train.precision": "fp32"}``; ``pooled@aA``:
 ``--interpolate``; ``wiseraw@aA``: the same computation on the texts as read, before ``--interpolate``
 cleaned them as the run does; at movie-reviews K = 64 seeds 12-13 it ran inside ``pooled`` runs, so compare
-with those).
+with those); ``pairfix``: the default after ``balanced_pairs`` gave every text one positive and one
+negative pair to anchor in turn (before, with an even number of rows, each text anchored a single kind:
+half the texts mostly positive pairs, half mostly negative ones); every later variant includes it).
 """
 
 from __future__ import annotations

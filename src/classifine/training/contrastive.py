@@ -67,11 +67,14 @@ def balanced_pairs(
 ) -> dict[str, list[Any]]:
     """``n_pairs`` pairs, alternately positive (same class) and negative, each text anchoring in turn.
 
-    A text with no partner of its class (or of another class) anchors the other kind instead.
+    Each text anchors one positive and then one negative pair before the next text anchors, so every
+    text is pulled towards its class and pushed from the others equally often (the trainer shuffles
+    the pairs into batches). A text with no partner of its class (or of another class) anchors the
+    other kind instead.
 
     Example:
         >>> balanced_pairs(["a", "b", "c"], np.array([0, 0, 1]), 4, multi_label=False, seed=0)["label"]
-        [1.0, 0.0, 1.0, 0.0]
+        [1.0, 0.0, 0.0, 0.0]
     """
     from classifine.training.schedule import same_class
 
@@ -87,7 +90,7 @@ def balanced_pairs(
     order = list(range(n))
     rng.shuffle(order)
     for k in range(n_pairs):
-        i = order[k % n]
+        i = order[(k // 2) % n]
         positives, negatives = same[i], other[i]
         want_positive = (k % 2 == 0 and positives) or not negatives
         pool = positives if want_positive else negatives
