@@ -310,11 +310,16 @@ def _load(fresh: bool, path: Path = RESULTS) -> dict[str, Any]:
 
 
 def _merge(source: Path) -> None:
-    """Take ``source``'s cells into RESULTS (replacing the same dataset, K and seed), with its notes."""
+    """Take ``source``'s cells into RESULTS, with its notes: of two cells with the same dataset, K and
+    seed, the one that ran last (``ran_at``; a cell without it is older than any with it) stays, so a
+    results file that began as a copy of RESULTS brings back only the cells it ran."""
     results, other = _load(False), _load(False, source)
-    theirs = {(c["dataset"], c["k"], c["seed"]) for c in other["cells"]}
-    results["cells"] = [c for c in results["cells"] if (c["dataset"], c["k"], c["seed"]) not in theirs]
-    results["cells"] += other["cells"]
+    cells: dict[tuple[str, int, int], dict[str, Any]] = {}
+    for cell in results["cells"] + other["cells"]:
+        key = (cell["dataset"], cell["k"], cell["seed"])
+        if key not in cells or cell.get("ran_at", 0.0) > cells[key].get("ran_at", 0.0):
+            cells[key] = cell
+    results["cells"] = list(cells.values())
     results["notes"] = list(dict.fromkeys(results.get("notes", []) + other.get("notes", [])))
     _finish(results)
     plot(results["summary"], PLOT)
@@ -396,7 +401,7 @@ def main() -> None:
                 }
             else:
                 cell["setfit"] = run_setfit(rows, test, seed, minilm, Path(tmp) / "setfit")
-            cell["load_after"] = os.getloadavg()[0]
+            cell |= {"load_after": os.getloadavg()[0], "ran_at": round(time.time(), 1)}
             same_threads = cell["classifine"]["threads"] == cell["setfit"].get("threads")
             same_machine = cell["classifine"]["machine"] == cell["setfit"].get("machine")
             cell["train_seconds_ratio"] = (
