@@ -23,7 +23,9 @@ oversampled - tried through a temporary switch in ``training.contrastive``, not 
 cleaned them as the run does; at movie-reviews K = 64 seeds 12-13 it ran inside ``pooled`` runs, so compare
 with those); ``pairfix``: the default after ``balanced_pairs`` gave every text one positive and one
 negative pair to anchor in turn (before, with an even number of rows, each text anchored a single kind:
-half the texts mostly positive pairs, half mostly negative ones); every later variant includes it).
+half the texts mostly positive pairs, half mostly negative ones); every later variant includes it;
+``souppf``: ``--soup 100`` on it; ``setfit`` at trec-6 K = 8 ran on the machine ``pairfix`` ran on, so
+their seconds compare).
 """
 
 from __future__ import annotations
