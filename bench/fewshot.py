@@ -309,11 +309,11 @@ def _load(fresh: bool, path: Path = RESULTS) -> dict[str, Any]:
     return {"cells": []}
 
 
-def _merge(source: Path) -> None:
-    """Take ``source``'s cells into RESULTS, with its notes: of two cells with the same dataset, K and
+def _merge(source: Path, into: Path = RESULTS, plot_to: Path | None = PLOT) -> None:
+    """Take ``source``'s cells into ``into``, with its notes: of two cells with the same dataset, K and
     seed, the one that ran last (``ran_at``; a cell without it is older than any with it) stays, so a
     results file that began as a copy of RESULTS brings back only the cells it ran."""
-    results, other = _load(False), _load(False, source)
+    results, other = _load(False, into), _load(False, source)
     cells: dict[tuple[str, int, int], dict[str, Any]] = {}
     for cell in results["cells"] + other["cells"]:
         key = (cell["dataset"], cell["k"], cell["seed"])
@@ -321,8 +321,9 @@ def _merge(source: Path) -> None:
             cells[key] = cell
     results["cells"] = list(cells.values())
     results["notes"] = list(dict.fromkeys(results.get("notes", []) + other.get("notes", [])))
-    _finish(results)
-    plot(results["summary"], PLOT)
+    _finish(results, into)
+    if plot_to is not None:
+        plot(results["summary"], plot_to)
     print(table(results["summary"]))
 
 
