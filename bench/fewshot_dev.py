@@ -88,6 +88,15 @@ def main() -> None:
         "two encoders (weights averaged, head refit): variants NAME+seedOFFSET and NAME+soup",
     )
     parser.add_argument(
+        "--hybrid",
+        nargs="+",
+        type=float,
+        default=[],
+        metavar="W",
+        help="also score the run's model mixed with its own TF-IDF model at TF-IDF share W (the hybrid "
+        "at a fixed share): one record per W, variant NAME@hW",
+    )
+    parser.add_argument(
         "--setfit",
         action="store_true",
         help="run SetFit's defaults on the rows instead",
@@ -122,6 +131,8 @@ def main() -> None:
                         Path(tmp) / "x", rows, held, args.interpolate, seed
                     ).items():
                         _record(args, name, k, seed, {"acc": acc, "sec": None, "steps": None}, f"@a{alpha:g}")
+                    for w, acc in _hybrid(result.classifier, Path(tmp) / "x", held, args.hybrid).items():
+                        _record(args, name, k, seed, {"acc": acc, "sec": None, "steps": None}, f"@h{w:g}")
                     if args.soup is not None:
                         _soup(args, (name, k, seed), frame, held, rows, raw, Path(tmp))
                 steps = result.metrics["train"].get("global_step")
@@ -144,6 +155,22 @@ def _setfit(rows: Any, held: Any, seed: int) -> dict[str, Any]:
 def _accuracy(classifier: Any, held: Any) -> float:
     predicted = [p.label for p in classifier.predict(list(held["text"]))]
     return float(np.mean([a == b for a, b in zip(predicted, held["label"], strict=True)]))
+
+
+def _hybrid(classifier: Any, run: Path, held: Any, weights: list[float]) -> dict[float, float]:
+    """Held-out accuracy of the run's model mixed with the run's TF-IDF model at each TF-IDF share."""
+    if not weights:
+        return {}
+    from classifine.artifact import model_dir
+    from classifine.models.tfidf import TFIDF_FOLDER, TfidfModel, mix_probabilities
+
+    texts = list(held["text"])
+    p_model, _ = classifier.predict_parts(texts)
+    cleaned = [classifier._clean(t) for t in texts]
+    p_tfidf = TfidfModel.load(model_dir(run) / TFIDF_FOLDER).predict_proba(cleaned)
+    labels = list(classifier.labels)
+    y = np.array([labels.index(v) for v in held["label"]])
+    return {w: float(np.mean(mix_probabilities(p_model, p_tfidf, w).argmax(1) == y)) for w in weights}
 
 
 def _soup(
