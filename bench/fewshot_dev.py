@@ -24,7 +24,9 @@ cleaned them as the run does; at movie-reviews K = 64 seeds 12-13 it ran inside 
 with those); ``pairfix``: the default after ``balanced_pairs`` gave every text one positive and one
 negative pair to anchor in turn (before, with an even number of rows, each text anchored a single kind:
 half the texts mostly positive pairs, half mostly negative ones); every later variant includes it;
-``souppf``: ``--soup 100`` on it; ``setfit`` at trec-6 K = 8 ran on the machine ``pairfix`` ran on, so
+``souppf``: ``--soup 100`` on it; ``steps2x``: it with ``train.max_steps`` twice its count (256 at
+movie-reviews K = 32, 1024 at K = 64); ``hyb``: it again, with ``hyb@hW`` from ``--hybrid W``;
+``setfit`` at trec-6 K = 8 ran on the machine ``pairfix`` ran on, so
 their seconds compare).
 """
 
