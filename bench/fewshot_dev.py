@@ -99,6 +99,13 @@ def main() -> None:
         "at a fixed share): one record per W, variant NAME@hW",
     )
     parser.add_argument(
+        "--heads",
+        action="store_true",
+        help="also score other heads on the run's encoder: its own (variant NAME%%lr, a check), the "
+        "nearest class centroid (NAME%%centroid) and the logistic regression fit on the K rows' "
+        "embeddings plus four dropout-noised copies of them (NAME%%drop4)",
+    )
+    parser.add_argument(
         "--setfit",
         action="store_true",
         help="run SetFit's defaults on the rows instead",
@@ -135,6 +142,9 @@ def main() -> None:
                         _record(args, name, k, seed, {"acc": acc, "sec": None, "steps": None}, f"@a{alpha:g}")
                     for w, acc in _hybrid(result.classifier, Path(tmp) / "x", held, args.hybrid).items():
                         _record(args, name, k, seed, {"acc": acc, "sec": None, "steps": None}, f"@h{w:g}")
+                    if args.heads:
+                        for head, acc in _heads(Path(tmp) / "x", rows, held, seed).items():
+                            _record(args, name, k, seed, {"acc": acc, "sec": None, "steps": None}, f"%{head}")
                     if args.soup is not None:
                         _soup(args, (name, k, seed), frame, held, rows, raw, Path(tmp))
                 steps = result.metrics["train"].get("global_step")
@@ -173,6 +183,60 @@ def _hybrid(classifier: Any, run: Path, held: Any, weights: list[float]) -> dict
     labels = list(classifier.labels)
     y = np.array([labels.index(v) for v in held["label"]])
     return {w: float(np.mean(mix_probabilities(p_model, p_tfidf, w).argmax(1) == y)) for w in weights}
+
+
+def _heads(run: Path, rows: Any, held: Any, seed: int, copies: int = 4) -> dict[str, float]:
+    """Held-out accuracy of other heads on the run's encoder (single-label, one window per text)."""
+    import torch
+
+    from classifine.artifact import model_dir, read_meta
+    from classifine.data.clean import make_cleaner
+    from classifine.models.build import load_encoder, load_tokenizer
+    from classifine.models.embedding import EmbeddingClassifier
+    from classifine.models.windows import INPUT_KEYS, LongText, encode_windows, length_batches
+    from classifine.training.head import embed_texts, fit_head, head_probabilities
+
+    folder = model_dir(run)
+    meta = read_meta(folder)
+    clean = make_cleaner(meta.clean)
+    texts, held_texts = [clean(t) for t in rows.texts], [clean(t) for t in held["text"]]
+    labels = list(meta.labels)
+    tokenizer = load_tokenizer(str(folder), False)
+    encoder = load_encoder(str(folder))
+    model = EmbeddingClassifier(encoder, np.zeros((len(labels), encoder.config.hidden_size)),
+                                np.zeros(len(labels)), labels=labels)  # fmt: skip
+    y = np.array([labels.index(r[0]) for r in rows.labels])
+    held_y = np.array([labels.index(v) for v in held["label"]])
+    bf16, length, c = meta.precision == "bf16", meta.max_length, float(meta.embedding["head_c"])
+    long_text = LongText(**meta.long_text) if meta.long_text else LongText()
+    x, doc = embed_texts(model, tokenizer, texts, length, long_text, bf16=bf16)
+    hx, hdoc = embed_texts(model, tokenizer, held_texts, length, long_text, bf16=bf16)
+
+    def accuracy(weight: np.ndarray, bias: np.ndarray) -> float:
+        probs = head_probabilities(hx, hdoc, len(held), weight, bias, False)
+        return float(np.mean(probs.argmax(1) == held_y))
+
+    out = {"lr": accuracy(*fit_head(x, y[doc], multi_label=False, n_labels=len(labels), c=c, seed=seed))}
+    centroids = np.stack([x[y[doc] == k].mean(0) for k in range(len(labels))])
+    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
+    out["centroid"] = accuracy(centroids * 20.0, np.zeros(len(labels)))
+    windows = encode_windows(tokenizer, texts, length, long_text)
+    noisy = [x]
+    model.train()  # dropout on: each pass embeds the rows with other units dropped
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        for r in range(copies):
+            torch.manual_seed(seed * 100 + r)
+            part = np.zeros_like(x)
+            for idx in length_batches([len(w["input_ids"]) for w in windows.rows], 64):
+                batch = tokenizer.pad([windows.rows[i] for i in idx], padding=True, return_tensors="pt")
+                part[idx] = model.embed(**{k: v for k, v in batch.items() if k in INPUT_KEYS}).float().numpy()
+            noisy.append(part)
+    model.eval()
+    ys = np.tile(y[doc], copies + 1)
+    out[f"drop{copies}"] = accuracy(
+        *fit_head(np.concatenate(noisy), ys, multi_label=False, n_labels=len(labels), c=c, seed=seed)
+    )
+    return out
 
 
 def _soup(
