@@ -73,7 +73,7 @@ def show(
 def fetch(
     name: str = typer.Argument(..., help="Catalog dataset name (see 'classifine datasets list')."),
     fmt: str = typer.Option("parquet", "--format", help="File format: parquet, csv or jsonl."),
-    out: Path | None = typer.Option(None, "--out", help="Output folder (default data/<name>/)."),
+    out: Path | None = typer.Option(None, "--out", help="Output folder (default data/NAME/)."),
     seed: int = typer.Option(42, "--seed", help="Seed of the split."),
     cache_dir: Path | None = typer.Option(
         None, "--cache-dir", help="Asset cache (overrides CLASSIFINE_CACHE)."

@@ -61,7 +61,7 @@ def _gather(
 
 
 def retrain(
-    run: Path = typer.Argument(..., help="The run folder (runs/<name>) to train a new version of."),
+    run: Path = typer.Argument(..., help="The run folder (runs/NAME) to train a new version of."),
     from_feedback: str | None = typer.Option(
         None, "--from-feedback", help="A served run folder, .sqlite file or database URL holding feedback."
     ),
@@ -89,7 +89,7 @@ def retrain(
     """Train the next version on the run's data plus new labels; serve it only if it is not worse.
 
     Old and new versions are scored on the run's test texts, which never enter training. Every
-    decision, with both scores, goes to runs/<name>/versions/promotions.jsonl.
+    decision, with both scores, goes to runs/NAME/versions/promotions.jsonl.
     Example: classifine retrain runs/trec-6 --from-feedback runs/trec-6 --server http://127.0.0.1:8000
     """
     if detach:

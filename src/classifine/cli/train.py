@@ -44,7 +44,7 @@ def train_command(
         "train.batch_size stays the global batch: each process takes batch_size / N.",
     ),
 ) -> None:
-    """Fine-tune a classifier on the data in CONFIG and write runs/<name>/ (model, metrics, logs).
+    """Fine-tune a classifier on the data in CONFIG and write runs/NAME/ (model, metrics, logs).
 
     With train.max_train_minutes=N the whole command fits in N minutes: reading and tokenising
     the data, training (the learning-rate schedule is planned to end with the budget),

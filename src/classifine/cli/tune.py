@@ -54,7 +54,7 @@ def tune_command(
     deadline: float | None = typer.Option(None, "--deadline", hidden=True),
 ) -> None:
     """Search hyperparameters of CONFIG's tune.space on the validation split, prune bad trials, and
-    write runs/<study>/ (trials, report.html, best.yaml). Running it again continues the study."""
+    write runs/STUDY/ (trials, report.html, best.yaml). Running it again continues the study."""
     try:
         import optuna
     except ImportError:
