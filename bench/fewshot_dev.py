@@ -26,6 +26,8 @@ negative pair to anchor in turn (before, with an even number of rows, each text 
 half the texts mostly positive pairs, half mostly negative ones); every later variant includes it;
 ``souppf``: ``--soup 100`` on it; ``steps2x``: it with ``train.max_steps`` twice its count (256 at
 movie-reviews K = 32, 1024 at K = 64); ``hyb``: it again, with ``hyb@hW`` from ``--hybrid W``;
+``heads``: it again, with ``heads%H`` from ``--heads``; ``sfexact``:
+``{"train.precision": "fp32", "train.warmup_ratio": 0.1}``;
 ``setfit`` at trec-6 K = 8 ran on the machine ``pairfix`` ran on, so
 their seconds compare).
 """
