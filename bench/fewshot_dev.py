@@ -27,7 +27,7 @@ half the texts mostly positive pairs, half mostly negative ones); every later va
 ``souppf``: ``--soup 100`` on it; ``steps2x``: it with ``train.max_steps`` twice its count (256 at
 movie-reviews K = 32, 1024 at K = 64); ``hyb``: it again, with ``hyb@hW`` from ``--hybrid W``;
 ``heads``: it again, with ``heads%H`` from ``--heads``; ``sfexact``:
-``{"train.precision": "fp32", "train.warmup_ratio": 0.1}``;
+``{"train.precision": "fp32", "train.warmup_ratio": 0.1}``; ``freezeemb``: ``--freeze-embeddings``;
 ``setfit`` at trec-6 K = 8 ran on the machine ``pairfix`` ran on, so
 their seconds compare).
 """
@@ -108,12 +108,20 @@ def main() -> None:
         "embeddings plus four dropout-noised copies of them (NAME%%drop4)",
     )
     parser.add_argument(
+        "--freeze-embeddings",
+        action="store_true",
+        help="keep the encoder's embedding layer (token, position, type embeddings) frozen during "
+        "contrastive training: the K rows' words then cannot drift away from the words they lack",
+    )
+    parser.add_argument(
         "--setfit",
         action="store_true",
         help="run SetFit's defaults on the rows instead",
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
+    if args.freeze_embeddings:
+        _freeze_embeddings()
     raw = json.loads(args.overrides)
     for name in args.datasets:
         full = read_dataset(f"{name}:train")
@@ -169,6 +177,20 @@ def _setfit(rows: Any, held: Any, seed: int) -> dict[str, Any]:
 def _accuracy(classifier: Any, held: Any) -> float:
     predicted = [p.label for p in classifier.predict(list(held["text"]))]
     return float(np.mean([a == b for a, b in zip(predicted, held["label"], strict=True)]))
+
+
+def _freeze_embeddings() -> None:
+    """Make ``train_contrastive`` build encoders whose embedding layer does not train."""
+    from classifine.training import contrastive
+
+    build = contrastive.sentence_encoder
+
+    def frozen(source: str, max_length: int) -> Any:
+        model = build(source, max_length)
+        model[0].auto_model.embeddings.requires_grad_(False)
+        return model
+
+    contrastive.sentence_encoder = frozen
 
 
 def _hybrid(classifier: Any, run: Path, held: Any, weights: list[float]) -> dict[float, float]:
