@@ -28,8 +28,7 @@ half the texts mostly positive pairs, half mostly negative ones); every later va
 movie-reviews K = 32, 1024 at K = 64); ``hyb``: it again, with ``hyb@hW`` from ``--hybrid W``;
 ``heads``: it again, with ``heads%H`` from ``--heads``; ``sfexact``:
 ``{"train.precision": "fp32", "train.warmup_ratio": 0.1}``; ``freezeemb``: ``--freeze-embeddings``;
-``setfit`` at trec-6 K = 8 ran on the machine ``pairfix`` ran on, so
-their seconds compare).
+``setfit`` at trec-6 K = 8 ran on the machine ``pairfix`` ran on, so their seconds compare).
 """
 
 from __future__ import annotations
@@ -150,7 +149,7 @@ def main() -> None:
                         Path(tmp) / "x", rows, held, args.interpolate, seed
                     ).items():
                         _record(args, name, k, seed, {"acc": acc, "sec": None, "steps": None}, f"@a{alpha:g}")
-                    for w, acc in _hybrid(result.classifier, Path(tmp) / "x", held, args.hybrid).items():
+                    for w, acc in _hybrid(result.classifier, held, args.hybrid).items():
                         _record(args, name, k, seed, {"acc": acc, "sec": None, "steps": None}, f"@h{w:g}")
                     if args.heads:
                         for head, acc in _heads(Path(tmp) / "x", rows, held, seed).items():
@@ -193,72 +192,96 @@ def _freeze_embeddings() -> None:
     contrastive.sentence_encoder = frozen
 
 
-def _hybrid(classifier: Any, run: Path, held: Any, weights: list[float]) -> dict[float, float]:
+def _hybrid(classifier: Any, held: Any, weights: list[float]) -> dict[float, float]:
     """Held-out accuracy of the run's model mixed with the run's TF-IDF model at each TF-IDF share."""
-    if not weights:
+    if not weights or classifier.tfidf is None:
         return {}
-    from classifine.artifact import model_dir
-    from classifine.models.tfidf import TFIDF_FOLDER, TfidfModel, mix_probabilities
+    from classifine.data.clean import make_cleaner
+    from classifine.models.tfidf import mix_probabilities
 
-    texts = list(held["text"])
-    p_model, _ = classifier.predict_parts(texts)
-    cleaned = [classifier._clean(t) for t in texts]
-    p_tfidf = TfidfModel.load(model_dir(run) / TFIDF_FOLDER).predict_proba(cleaned)
-    labels = list(classifier.labels)
-    y = np.array([labels.index(v) for v in held["label"]])
+    clean = make_cleaner(classifier.meta.clean)
+    texts = [clean(t) for t in held["text"]]
+    p_model, _ = classifier.predict_parts(texts, cleaned=True)
+    p_tfidf = classifier.tfidf.predict_proba(texts)
+    y = np.array([classifier.labels.index(v) for v in held["label"]])
     return {w: float(np.mean(mix_probabilities(p_model, p_tfidf, w).argmax(1) == y)) for w in weights}
 
 
+class _RunParts:
+    """What re-scoring a run's encoder needs: meta, tokenizer, encoder, the rows as the run reads them.
+
+    Texts are cleaned as the run cleans them; ``y`` / ``held_y`` are label indices; the head is refit as
+    the run fits it (logistic regression at the run's C).
+    """
+
+    def __init__(self, run: Path, rows: Any, held: Any) -> None:
+        from classifine.artifact import model_dir, read_meta
+        from classifine.data.clean import make_cleaner
+        from classifine.models.build import load_encoder, load_tokenizer
+        from classifine.models.windows import LongText
+
+        folder = model_dir(run)
+        self.meta = meta = read_meta(folder)
+        clean = make_cleaner(meta.clean)
+        self.texts, self.held_texts = [clean(t) for t in rows.texts], [clean(t) for t in held["text"]]
+        self.labels = list(meta.labels)
+        self.encoder, self.tokenizer = load_encoder(str(folder)), load_tokenizer(str(folder), False)
+        self.y = np.array([self.labels.index(r[0]) for r in rows.labels])
+        self.held_y = np.array([self.labels.index(v) for v in held["label"]])
+        self.bf16, self.length, self.c = (
+            meta.precision == "bf16",
+            meta.max_length,
+            float(meta.embedding["head_c"]),
+        )
+        self.long_text = LongText(**meta.long_text) if meta.long_text else LongText()
+
+    def model(self) -> Any:
+        """The encoder as the served module (head not fit)."""
+        from classifine.models.embedding import EmbeddingClassifier
+
+        n, d = len(self.labels), self.encoder.config.hidden_size
+        return EmbeddingClassifier(self.encoder, np.zeros((n, d)), np.zeros(n), labels=self.labels).eval()
+
+    def embed(self, model: Any, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        from classifine.training.head import embed_texts
+
+        return embed_texts(model, self.tokenizer, texts, self.length, self.long_text, bf16=self.bf16)
+
+    def fit(self, x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        from classifine.training.head import fit_head
+
+        return fit_head(x, y, multi_label=False, n_labels=len(self.labels), c=self.c, seed=seed)
+
+    def accuracy(self, hx: np.ndarray, hdoc: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> float:
+        from classifine.training.head import head_probabilities
+
+        probs = head_probabilities(hx, hdoc, len(self.held_y), weight, bias, False)
+        return float(np.mean(probs.argmax(1) == self.held_y))
+
+
 def _heads(run: Path, rows: Any, held: Any, seed: int, copies: int = 4) -> dict[str, float]:
-    """Held-out accuracy of other heads on the run's encoder (single-label, one window per text)."""
+    """Held-out accuracy of other heads on the run's encoder (single-label)."""
     import torch
 
-    from classifine.artifact import model_dir, read_meta
-    from classifine.data.clean import make_cleaner
-    from classifine.models.build import load_encoder, load_tokenizer
-    from classifine.models.embedding import EmbeddingClassifier
-    from classifine.models.windows import INPUT_KEYS, LongText, encode_windows, length_batches
-    from classifine.training.head import embed_texts, fit_head, head_probabilities
-
-    folder = model_dir(run)
-    meta = read_meta(folder)
-    clean = make_cleaner(meta.clean)
-    texts, held_texts = [clean(t) for t in rows.texts], [clean(t) for t in held["text"]]
-    labels = list(meta.labels)
-    tokenizer = load_tokenizer(str(folder), False)
-    encoder = load_encoder(str(folder))
-    model = EmbeddingClassifier(encoder, np.zeros((len(labels), encoder.config.hidden_size)),
-                                np.zeros(len(labels)), labels=labels)  # fmt: skip
-    y = np.array([labels.index(r[0]) for r in rows.labels])
-    held_y = np.array([labels.index(v) for v in held["label"]])
-    bf16, length, c = meta.precision == "bf16", meta.max_length, float(meta.embedding["head_c"])
-    long_text = LongText(**meta.long_text) if meta.long_text else LongText()
-    x, doc = embed_texts(model, tokenizer, texts, length, long_text, bf16=bf16)
-    hx, hdoc = embed_texts(model, tokenizer, held_texts, length, long_text, bf16=bf16)
-
-    def accuracy(weight: np.ndarray, bias: np.ndarray) -> float:
-        probs = head_probabilities(hx, hdoc, len(held), weight, bias, False)
-        return float(np.mean(probs.argmax(1) == held_y))
-
-    out = {"lr": accuracy(*fit_head(x, y[doc], multi_label=False, n_labels=len(labels), c=c, seed=seed))}
-    centroids = np.stack([x[y[doc] == k].mean(0) for k in range(len(labels))])
+    parts = _RunParts(run, rows, held)
+    model = parts.model()
+    x, doc = parts.embed(model, parts.texts)
+    hx, hdoc = parts.embed(model, parts.held_texts)
+    out = {"lr": parts.accuracy(hx, hdoc, *parts.fit(x, parts.y[doc], seed))}
+    y = parts.y[doc]
+    centroids = np.stack([x[y == k].mean(0) for k in range(len(parts.labels))])
     centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
-    out["centroid"] = accuracy(centroids * 20.0, np.zeros(len(labels)))
-    windows = encode_windows(tokenizer, texts, length, long_text)
+    out["centroid"] = parts.accuracy(hx, hdoc, centroids * 20.0, np.zeros(len(parts.labels)))
     noisy = [x]
     model.train()  # dropout on: each pass embeds the rows with other units dropped
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        for r in range(copies):
-            torch.manual_seed(seed * 100 + r)
-            part = np.zeros_like(x)
-            for idx in length_batches([len(w["input_ids"]) for w in windows.rows], 64):
-                batch = tokenizer.pad([windows.rows[i] for i in idx], padding=True, return_tensors="pt")
-                part[idx] = model.embed(**{k: v for k, v in batch.items() if k in INPUT_KEYS}).float().numpy()
-            noisy.append(part)
+    model.eval = lambda: model  # embed_texts switches to eval mode; keep dropout for these passes
+    for r in range(copies):
+        torch.manual_seed(seed * 100 + r)
+        noisy.append(parts.embed(model, parts.texts)[0])
+    del model.eval
     model.eval()
-    ys = np.tile(y[doc], copies + 1)
-    out[f"drop{copies}"] = accuracy(
-        *fit_head(np.concatenate(noisy), ys, multi_label=False, n_labels=len(labels), c=c, seed=seed)
+    out[f"drop{copies}"] = parts.accuracy(
+        hx, hdoc, *parts.fit(np.concatenate(noisy), np.tile(y, copies + 1), seed)
     )
     return out
 
@@ -304,37 +327,21 @@ def _interpolated(
     """
     if not alphas:
         return {}
-    from classifine.artifact import model_dir, read_meta
-    from classifine.data.clean import make_cleaner
-    from classifine.models.build import load_encoder, load_tokenizer
-    from classifine.models.embedding import EmbeddingClassifier
-    from classifine.models.windows import LongText
-    from classifine.training.head import embed_texts, fit_head, head_probabilities
+    from classifine.artifact import model_dir
+    from classifine.models.build import load_encoder
 
-    folder = model_dir(run)
-    meta = read_meta(folder)
-    clean = make_cleaner(meta.clean)
-    texts, held_texts = [clean(t) for t in rows.texts], [clean(t) for t in held["text"]]
-    labels = list(meta.labels)
-    tuned, tokenizer = load_encoder(str(folder)), load_tokenizer(str(folder), False)
-    base = load_encoder(str(model_dir(other)) if other else meta.base_model_source).state_dict()
-    fine = {n: v.clone() for n, v in tuned.state_dict().items()}
-    y = np.array([labels.index(r[0]) for r in rows.labels])
-    held_y = np.array([labels.index(v) for v in held["label"]])
-    bf16, length, c = meta.precision == "bf16", meta.max_length, float(meta.embedding["head_c"])
-    long_text = LongText(**meta.long_text) if meta.long_text else LongText()
+    parts = _RunParts(run, rows, held)
+    base = load_encoder(str(model_dir(other)) if other else parts.meta.base_model_source).state_dict()
+    fine = {n: v.clone() for n, v in parts.encoder.state_dict().items()}
     out = {}
     for a in alphas:
-        tuned.load_state_dict(
+        parts.encoder.load_state_dict(
             {n: (1 - a) * base[n] + a * v if v.is_floating_point() else v for n, v in fine.items()}
         )
-        model = EmbeddingClassifier(tuned, np.zeros((len(labels), tuned.config.hidden_size)),
-                                    np.zeros(len(labels)), labels=labels).eval()  # fmt: skip
-        x, doc = embed_texts(model, tokenizer, texts, length, long_text, bf16=bf16)
-        head = fit_head(x, y[doc], multi_label=False, n_labels=len(labels), c=c, seed=seed)
-        hx, hdoc = embed_texts(model, tokenizer, held_texts, length, long_text, bf16=bf16)
-        probs = head_probabilities(hx, hdoc, len(held), *head, False)
-        out[a] = float(np.mean(probs.argmax(1) == held_y))
+        model = parts.model()
+        x, doc = parts.embed(model, parts.texts)
+        hx, hdoc = parts.embed(model, parts.held_texts)
+        out[a] = parts.accuracy(hx, hdoc, *parts.fit(x, parts.y[doc], seed))
     return out
 
 
