@@ -27,7 +27,12 @@ half the texts mostly positive pairs, half mostly negative ones); every later va
 ``souppf``: ``--soup 100`` on it; ``steps2x``: it with ``train.max_steps`` twice its count (256 at
 movie-reviews K = 32, 1024 at K = 64); ``hyb``: it again, with ``hyb@hW`` from ``--hybrid W``;
 ``heads``: it again, with ``heads%H`` from ``--heads``; ``sfexact``:
-``{"train.precision": "fp32", "train.warmup_ratio": 0.1}``; ``freezeemb``: ``--freeze-embeddings``;
+``{"train.precision": "fp32", "train.warmup_ratio": 0.1}``; ``freezeemb``: the embedding layer frozen in
+contrastive training (then a flag of this script, now the default ``model.fewshot.freeze_embeddings: true``;
+every variant before it trained that layer: add ``"model.fewshot.freeze_embeddings": false`` to their
+overrides to reproduce them); ``llrd8``: ``{"train.learning_rate": 3.5e-5, "model.fewshot.freeze_embeddings":
+false} --llrd 0.8`` (layer-wise learning-rate decay, the top layer at 3.5e-5 so that the mean rate over the
+embedding layer and the six layers is about 2e-5);
 ``setfit`` at trec-6 K = 8 ran on the machine ``pairfix`` ran on, so their seconds compare).
 """
 
@@ -107,10 +112,13 @@ def main() -> None:
         "embeddings plus four dropout-noised copies of them (NAME%%drop4)",
     )
     parser.add_argument(
-        "--freeze-embeddings",
-        action="store_true",
-        help="keep the encoder's embedding layer (token, position, type embeddings) frozen during "
-        "contrastive training: the K rows' words then cannot drift away from the words they lack",
+        "--llrd",
+        type=float,
+        default=None,
+        metavar="D",
+        help="layer-wise learning-rate decay in contrastive training: the top layer trains at "
+        "train.learning_rate, each layer below at D times the one above, the embeddings below the "
+        "bottom layer",
     )
     parser.add_argument(
         "--setfit",
@@ -119,8 +127,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
-    if args.freeze_embeddings:
-        _freeze_embeddings()
+    if args.llrd is not None:
+        _layer_decay(args.llrd)
     raw = json.loads(args.overrides)
     for name in args.datasets:
         full = read_dataset(f"{name}:train")
@@ -178,18 +186,38 @@ def _accuracy(classifier: Any, held: Any) -> float:
     return float(np.mean([a == b for a, b in zip(predicted, held["label"], strict=True)]))
 
 
-def _freeze_embeddings() -> None:
-    """Make ``train_contrastive`` build encoders whose embedding layer does not train."""
-    from classifine.training import contrastive
+def _layer_decay(decay: float) -> None:
+    """Make the contrastive trainer's AdamW give each encoder layer ``decay`` x the rate of the one above."""
+    import re
 
-    build = contrastive.sentence_encoder
+    import torch
+    from sentence_transformers import SentenceTransformerTrainer
 
-    def frozen(source: str, max_length: int) -> Any:
-        model = build(source, max_length)
-        model[0].auto_model.embeddings.requires_grad_(False)
-        return model
+    def create_optimizer(self: Any, model: Any = None) -> Any:
+        model = self.model if model is None else model
+        layers = model[0].auto_model.config.num_hidden_layers
+        decaying = set(self.get_decay_parameter_names(model))
+        groups: dict[tuple[int, bool], list[Any]] = {}
+        for name, p in model.named_parameters():
+            if not p.requires_grad:
+                continue
+            found = re.search(r"\.layer\.(\d+)\.", name)
+            depth = layers - 1 - int(found.group(1)) if found else (layers if "embeddings" in name else 0)
+            groups.setdefault((depth, name in decaying), []).append(p)
+        self.optimizer = torch.optim.AdamW(
+            [
+                {
+                    "params": params,
+                    "lr": self.args.learning_rate * decay**depth,
+                    "weight_decay": self.args.weight_decay if decays else 0.0,
+                }
+                for (depth, decays), params in groups.items()
+            ],
+            lr=self.args.learning_rate,
+        )
+        return self.optimizer
 
-    contrastive.sentence_encoder = frozen
+    SentenceTransformerTrainer.create_optimizer = create_optimizer
 
 
 def _hybrid(classifier: Any, held: Any, weights: list[float]) -> dict[float, float]:

@@ -200,6 +200,31 @@ def test_tiny_embedding_runs_are_ordinary_artifacts(
     assert (probs.argmax(1) == splits.test.y()).mean() >= 0.6  # random tiny encoder, but the task is easy
 
 
+@pytest.mark.parametrize("freeze", [True, False])
+def test_contrastive_training_keeps_the_embedding_layer_as_pretrained_by_default(
+    tiny: dict[str, Path], tmp_path: Path, freeze: bool
+) -> None:
+    from classifine.models.build import load_encoder
+
+    splits = toy_splits(n_train=24, n_eval=8)
+    fewshot = {"loss": "cosine"} | ({} if freeze else {"freeze_embeddings": False})
+    cfg = _cfg(tiny["bert"], model={"method": "fewshot", "fewshot": fewshot}, train={"learning_rate": 1e-3})
+    metrics = _fit(splits, cfg, tmp_path / "run")
+    base, tuned = load_encoder(str(tiny["bert"])), load_encoder(str(tmp_path / "run" / "model"))
+    moved = {
+        name: not torch.equal(weight, tuned.state_dict()[name])
+        for name, weight in base.state_dict().items()
+        if weight.is_floating_point()
+    }
+    embedding = [name for name in moved if "embeddings." in name]
+    assert embedding and any(moved[name] for name in moved if ".layer." in name)  # the layers trained
+    assert not any(moved[name] for name in embedding) if freeze else any(moved[name] for name in embedding)
+    frozen = metrics["fewshot"]["frozen_embedding_weights"]
+    assert (frozen == sum(base.state_dict()[n].numel() for n in embedding)) if freeze else frozen == 0
+    resolved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert resolved["model"]["fewshot"]["freeze_embeddings"] is freeze
+
+
 def test_tiny_multilabel_fewshot_uses_pairs_and_sigmoid(tiny: dict[str, Path], tmp_path: Path) -> None:
     from classifine.inference.predictor import Classifier
 

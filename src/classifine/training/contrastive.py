@@ -62,6 +62,24 @@ def sentence_encoder(source: str, max_length: int) -> Any:
     return SentenceTransformer(modules=[transformer, pooling, Normalize()], device="cpu")
 
 
+def freeze_embeddings(model: Any) -> int:
+    """Stop the embedding layer of a Hugging Face ``model`` from training; return its weight count.
+
+    The embedding layer (``model.embeddings``: token, position and type embeddings in BERT-family
+    encoders; the input embeddings otherwise) holds about half of a small encoder's weights. A few
+    labelled rows touch few of its rows, and on held-out training rows keeping it as pretrained
+    changed accuracy by -0.03 / +0.03 points at trec-6 K = 16 / movie-reviews K = 64 while training
+    12-22 % faster (``bench/results/fewshot_dev.jsonl``, variant ``freezeemb``).
+
+    Example:
+        >>> freeze_embeddings(sentence_encoder(source, 128)[0].auto_model)
+        11918592
+    """
+    layer = getattr(model, "embeddings", None) or model.get_input_embeddings()
+    layer.requires_grad_(False)
+    return sum(p.numel() for p in layer.parameters())
+
+
 def balanced_pairs(
     texts: Sequence[str], y: np.ndarray, n_pairs: int, *, multi_label: bool, seed: int
 ) -> dict[str, list[Any]]:
@@ -172,6 +190,7 @@ def train_contrastive(
     assert plan.fewshot is not None
     fs = plan.fewshot
     model = sentence_encoder(plan.spec.source, plan.max_length)
+    frozen = freeze_embeddings(model[0].auto_model) if fs.freeze_embeddings else 0
     batch = max(4, fs.batch_size + fs.batch_size % 2)  # class-grouped batches need an even size >= 4
     data, loss, used = _dataset_and_loss(model, train, fs.loss, fs.steps, batch, plan.seed)
     args = SentenceTransformerTrainingArguments(
@@ -201,8 +220,9 @@ def train_contrastive(
     )
     trainer.remove_callback(PrinterCallback)  # ProgressCallback logs instead of printing dicts
     logger.info(
-        "contrastive fine-tuning: %d steps of %d (%s, lr %g, %s)",
+        "contrastive fine-tuning: %d steps of %d (%s, lr %g, %s%s)",
         fs.steps, batch, used, plan.learning_rate, plan.precision,
+        f", {frozen:,} embedding weights frozen" if frozen else "",
     )  # fmt: skip
     trainer.train()
     history = [dict(e) for e in trainer.state.log_history]
@@ -211,6 +231,7 @@ def train_contrastive(
         "loss": used,
         "steps": int(trainer.state.global_step),
         "batch_size": batch,
+        "frozen_embedding_weights": frozen,
         "first_loss": losses_seen[0] if losses_seen else None,
         "last_loss": losses_seen[-1] if losses_seen else None,
         "log_history": history,

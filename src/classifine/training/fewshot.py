@@ -271,6 +271,7 @@ def _training_summary(
             "contrastive_loss": contrastive["loss"],
             "contrastive_steps": steps,
             "contrastive_seconds": round(encoder_seconds, 2),
+            "frozen_embedding_weights": contrastive.get("frozen_embedding_weights", 0),
             "first_loss": contrastive.get("first_loss"),
             "last_loss": contrastive.get("last_loss"),
             "head": "logistic regression on L2-normalised mean-pooled embeddings",

@@ -56,10 +56,11 @@ class FewshotSettings:
     batch_size: int
     head_c: float | None  # None: cross-validated on the training rows (method head)
     rows: str = "train"  # what the encoder trains on: train, or all (train + validation)
+    freeze_embeddings: bool = True  # the encoder's embedding layer stays as pretrained
 
     def describe(self) -> dict[str, object]:
         return {"loss": self.loss, "steps": self.steps, "batch_size": self.batch_size, "head_c": self.head_c,
-                "rows": self.rows}  # fmt: skip
+                "rows": self.rows, "freeze_embeddings": self.freeze_embeddings}  # fmt: skip
 
 
 def rows_per_class(ds: Dataset) -> float:
@@ -181,7 +182,8 @@ def fewshot_settings(cfg: Config, method: str, train: Dataset, rows: str = "trai
         else:
             steps = math.ceil(fs.passes * len(train) / batch)
         steps = min(max(steps, fs.min_steps), fs.max_steps)
-    return FewshotSettings(fs.loss, int(steps), batch, FEWSHOT_HEAD_C if c is None else c, rows)
+    head_c = FEWSHOT_HEAD_C if c is None else c
+    return FewshotSettings(fs.loss, int(steps), batch, head_c, rows, fs.freeze_embeddings)
 
 
 def select_on_validation(cfg: Config, splits: DatasetSplits) -> tuple[bool, str]:
