@@ -32,7 +32,8 @@ contrastive training (then a flag of this script, now the default ``model.fewsho
 every variant before it trained that layer: add ``"model.fewshot.freeze_embeddings": false`` to their
 overrides to reproduce them); ``llrd8``: ``{"train.learning_rate": 3.5e-5, "model.fewshot.freeze_embeddings":
 false} --llrd 0.8`` (layer-wise learning-rate decay, the top layer at 3.5e-5 so that the mean rate over the
-embedding layer and the six layers is about 2e-5);
+embedding layer and the six layers is about 2e-5); ``steps2xf``: ``{"train.max_steps": 960}`` on the
+default with the embedding layer frozen (twice its steps at trec-6 K = 16);
 ``setfit`` at trec-6 K = 8 ran on the machine ``pairfix`` ran on, so their seconds compare).
 """
 

@@ -75,7 +75,9 @@ def freeze_embeddings(model: Any) -> int:
         >>> freeze_embeddings(sentence_encoder(source, 128)[0].auto_model)
         11918592
     """
-    layer = getattr(model, "embeddings", None) or model.get_input_embeddings()
+    layer = getattr(model, "embeddings", None)
+    if layer is None:
+        layer = model.get_input_embeddings()
     layer.requires_grad_(False)
     return sum(p.numel() for p in layer.parameters())
 
