@@ -33,7 +33,8 @@ every variant before it trained that layer: add ``"model.fewshot.freeze_embeddin
 overrides to reproduce them); ``llrd8``: ``{"train.learning_rate": 3.5e-5, "model.fewshot.freeze_embeddings":
 false} --llrd 0.8`` (layer-wise learning-rate decay, the top layer at 3.5e-5 so that the mean rate over the
 embedding layer and the six layers is about 2e-5); ``steps2xf``: ``{"train.max_steps": 960}`` on the
-default with the embedding layer frozen (twice its steps at trec-6 K = 16);
+default with the embedding layer frozen (twice its steps at trec-6 K = 16); ``ensf``: ``--soup 100`` on
+that default (``ensf+ens``: the ensemble of the two runs, their probabilities averaged);
 ``setfit`` at trec-6 K = 8 ran on the machine ``pairfix`` ran on, so their seconds compare).
 """
 
@@ -94,7 +95,8 @@ def main() -> None:
         default=None,
         metavar="OFFSET",
         help="also train a second run on the same rows with seed + OFFSET and score the uniform soup of the "
-        "two encoders (weights averaged, head refit): variants NAME+seedOFFSET and NAME+soup",
+        "two encoders (weights averaged, head refit) and the ensemble of the two runs (their probabilities "
+        "averaged): variants NAME+seedOFFSET, NAME+soup and NAME+ens",
     )
     parser.add_argument(
         "--hybrid",
@@ -164,7 +166,7 @@ def main() -> None:
                         for head, acc in _heads(Path(tmp) / "x", rows, held, seed).items():
                             _record(args, name, k, seed, {"acc": acc, "sec": None, "steps": None}, f"%{head}")
                     if args.soup is not None:
-                        _soup(args, (name, k, seed), frame, held, rows, raw, Path(tmp))
+                        _soup(args, (name, k, seed), frame, held, rows, raw, Path(tmp), result.classifier)
                 steps = result.metrics["train"].get("global_step")
                 _record(args, name, k, seed, {"acc": accuracy, "sec": round(seconds, 1), "steps": steps})
 
@@ -323,8 +325,10 @@ def _soup(
     rows: Any,
     raw: Any,
     tmp: Path,
+    first: Any,
 ) -> None:
-    """Train the same rows again at ``seed + args.soup``; score that run and the two runs' weight average."""
+    """Train the same rows again at ``seed + args.soup``; score that run, the two runs' weight average and
+    their ensemble (``first``, the run at ``seed``, and this one's probabilities averaged)."""
     seed = cell[2]
     start = time.perf_counter()
     other = classifine.train(
@@ -339,6 +343,11 @@ def _soup(
     _record(args, *cell, scores, f"+seed{args.soup}")
     soup = _interpolated(tmp / "x", rows, held, [0.5], seed, other=tmp / "y")[0.5]
     _record(args, *cell, {"acc": soup, "sec": None, "steps": None}, "+soup")
+    texts = list(held["text"])
+    assert list(first.labels) == list(other.classifier.labels)
+    mean = (first.predict_proba(texts) + other.classifier.predict_proba(texts)) / 2
+    y = np.array([list(first.labels).index(v) for v in held["label"]])
+    _record(args, *cell, {"acc": float(np.mean(mean.argmax(1) == y)), "sec": None, "steps": None}, "+ens")
 
 
 def _interpolated(
