@@ -155,7 +155,7 @@ def main() -> None:
                         evaluate=False, progress=False, seed=seed,
                     )  # fmt: skip
                     seconds = time.perf_counter() - start
-                    accuracy = _accuracy(result.classifier, held)
+                    probs, accuracy = _scored(result.classifier, held)
                     for alpha, acc in _interpolated(
                         Path(tmp) / "x", rows, held, args.interpolate, seed
                     ).items():
@@ -166,7 +166,7 @@ def main() -> None:
                         for head, acc in _heads(Path(tmp) / "x", rows, held, seed).items():
                             _record(args, name, k, seed, {"acc": acc, "sec": None, "steps": None}, f"%{head}")
                     if args.soup is not None:
-                        _soup(args, (name, k, seed), frame, held, rows, raw, Path(tmp), result.classifier)
+                        _soup(args, (name, k, seed), frame, held, rows, raw, Path(tmp), probs)
                 steps = result.metrics["train"].get("global_step")
                 _record(args, name, k, seed, {"acc": accuracy, "sec": round(seconds, 1), "steps": steps})
 
@@ -184,9 +184,16 @@ def _setfit(rows: Any, held: Any, seed: int) -> dict[str, Any]:
     return {"acc": result["accuracy"], "sec": result["train_seconds"], "steps": None}
 
 
-def _accuracy(classifier: Any, held: Any) -> float:
-    predicted = [p.label for p in classifier.predict(list(held["text"]))]
-    return float(np.mean([a == b for a, b in zip(predicted, held["label"], strict=True)]))
+def _indices(labels: Any, values: Any) -> np.ndarray:
+    """Each of ``values`` (label names) as its index in ``labels``."""
+    labels = list(labels)
+    return np.array([labels.index(v) for v in values])
+
+
+def _scored(classifier: Any, held: Any) -> tuple[np.ndarray, float]:
+    """The classifier's probabilities on the held-out texts (single-label), and its accuracy there."""
+    probs = classifier.predict_proba(list(held["text"]))
+    return probs, float(np.mean(probs.argmax(1) == _indices(classifier.labels, held["label"])))
 
 
 def _layer_decay(decay: float) -> None:
@@ -234,7 +241,7 @@ def _hybrid(classifier: Any, held: Any, weights: list[float]) -> dict[float, flo
     texts = [clean(t) for t in held["text"]]
     p_model, _ = classifier.predict_parts(texts, cleaned=True)
     p_tfidf = classifier.tfidf.predict_proba(texts)
-    y = np.array([classifier.labels.index(v) for v in held["label"]])
+    y = _indices(classifier.labels, held["label"])
     return {w: float(np.mean(mix_probabilities(p_model, p_tfidf, w).argmax(1) == y)) for w in weights}
 
 
@@ -257,8 +264,8 @@ class _RunParts:
         self.texts, self.held_texts = [clean(t) for t in rows.texts], [clean(t) for t in held["text"]]
         self.labels = list(meta.labels)
         self.encoder, self.tokenizer = load_encoder(str(folder)), load_tokenizer(str(folder), False)
-        self.y = np.array([self.labels.index(r[0]) for r in rows.labels])
-        self.held_y = np.array([self.labels.index(v) for v in held["label"]])
+        self.y = _indices(self.labels, [r[0] for r in rows.labels])
+        self.held_y = _indices(self.labels, held["label"])
         self.bf16, self.length, self.c = (
             meta.precision == "bf16",
             meta.max_length,
@@ -325,29 +332,24 @@ def _soup(
     rows: Any,
     raw: Any,
     tmp: Path,
-    first: Any,
+    first: np.ndarray,
 ) -> None:
     """Train the same rows again at ``seed + args.soup``; score that run, the two runs' weight average and
-    their ensemble (``first``, the run at ``seed``, and this one's probabilities averaged)."""
+    their ensemble (``first``: the run at ``seed``'s held-out probabilities, averaged with this run's)."""
     seed = cell[2]
     start = time.perf_counter()
     other = classifine.train(
         frame, _overrides(raw, rows), test=held, output_dir=tmp, name="y",
         evaluate=False, progress=False, seed=seed + args.soup,
     )  # fmt: skip
-    scores = {
-        "acc": _accuracy(other.classifier, held),
-        "sec": round(time.perf_counter() - start, 1),
-        "steps": None,
-    }
-    _record(args, *cell, scores, f"+seed{args.soup}")
+    seconds = round(time.perf_counter() - start, 1)
+    probs, accuracy = _scored(other.classifier, held)
+    _record(args, *cell, {"acc": accuracy, "sec": seconds, "steps": None}, f"+seed{args.soup}")
     soup = _interpolated(tmp / "x", rows, held, [0.5], seed, other=tmp / "y")[0.5]
     _record(args, *cell, {"acc": soup, "sec": None, "steps": None}, "+soup")
-    texts = list(held["text"])
-    assert list(first.labels) == list(other.classifier.labels)
-    mean = (first.predict_proba(texts) + other.classifier.predict_proba(texts)) / 2
-    y = np.array([list(first.labels).index(v) for v in held["label"]])
-    _record(args, *cell, {"acc": float(np.mean(mean.argmax(1) == y)), "sec": None, "steps": None}, "+ens")
+    y = _indices(other.classifier.labels, held["label"])  # both runs sort the same labels
+    ensemble = float(np.mean((first + probs).argmax(1) == y))
+    _record(args, *cell, {"acc": ensemble, "sec": None, "steps": None}, "+ens")
 
 
 def _interpolated(

@@ -55,8 +55,8 @@ class FewshotSettings:
     steps: int
     batch_size: int
     head_c: float | None  # None: cross-validated on the training rows (method head)
-    rows: str = "train"  # what the encoder trains on: train, or all (train + validation)
-    freeze_embeddings: bool = True  # the encoder's embedding layer stays as pretrained
+    rows: str  # what the encoder trains on: train, or all (train + validation)
+    freeze_embeddings: bool  # the encoder's embedding layer stays as pretrained (contrastive training)
 
     def describe(self) -> dict[str, object]:
         return {"loss": self.loss, "steps": self.steps, "batch_size": self.batch_size, "head_c": self.head_c,
@@ -173,7 +173,7 @@ def fewshot_settings(cfg: Config, method: str, train: Dataset, rows: str = "trai
     batch = cfg.train.batch_size
     c = None if fs.head_c == "auto" else float(fs.head_c)
     if method == "head":
-        return FewshotSettings("none", 0, batch, c)
+        return FewshotSettings("none", 0, batch, c, rows, fs.freeze_embeddings)
     if cfg.train.max_steps:
         steps = cfg.train.max_steps
     else:
