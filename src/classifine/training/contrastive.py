@@ -171,8 +171,11 @@ def train_contrastive(
     progress: bool = False,
     callbacks: Sequence[Any] = (),
     clock_start: float | None = None,
+    model: Any = None,
 ) -> tuple[Any, Any, dict[str, Any]]:
     """Fine-tune the plan's encoder contrastively on ``train``: ``(HF encoder, tokenizer, summary)``.
+
+    ``model``: the plan's :func:`sentence_encoder`, when the caller has loaded it already.
 
     Runs ``plan.fewshot.steps`` optimizer steps (linear decay after ``plan.warmup_ratio`` warmup) at
     ``plan.learning_rate``, bf16 autocast when the plan says so; nothing is selected on validation.
@@ -191,7 +194,8 @@ def train_contrastive(
 
     assert plan.fewshot is not None
     fs = plan.fewshot
-    model = sentence_encoder(plan.spec.source, plan.max_length)
+    if model is None:
+        model = sentence_encoder(plan.spec.source, plan.max_length)
     frozen = freeze_embeddings(model[0].auto_model) if fs.freeze_embeddings else 0
     batch = max(4, fs.batch_size + fs.batch_size % 2)  # class-grouped batches need an even size >= 4
     data, loss, used = _dataset_and_loss(model, train, fs.loss, fs.steps, batch, plan.seed)

@@ -81,7 +81,10 @@ def _encoder(
     progress: bool,
     callbacks: Sequence[Any],
     clock_start: float | None,
+    base: Any,
 ) -> tuple[Any, Any, dict[str, Any]]:
+    """The encoder to fit the head on, its tokenizer and what training did. ``base``: the plan's
+    sentence encoder when it is already loaded (a pooled run's cross-validated check read it)."""
     if plan.method == "head":
         from classifine.models.build import load_encoder, load_tokenizer
 
@@ -90,7 +93,7 @@ def _encoder(
     from classifine.training.contrastive import train_contrastive
 
     return train_contrastive(
-        rows, plan, work, progress=progress, callbacks=callbacks, clock_start=clock_start
+        rows, plan, work, progress=progress, callbacks=callbacks, clock_start=clock_start, model=base
     )
 
 
@@ -101,14 +104,14 @@ def _blank(encoder: Any, plan: TrainPlan) -> EmbeddingClassifier:
     return EmbeddingClassifier(encoder, weights, np.zeros(n), labels=plan.labels)
 
 
-def _cross_validated_check(rows: Dataset, plan: TrainPlan) -> dict[str, Any] | None:
+def _cross_validated_check(rows: Dataset, plan: TrainPlan, encoder: Any) -> dict[str, Any] | None:
     """The baseline check of an encoder that trains on every labelled row: cross-validated on them.
 
-    The frozen encoder's head (the few-shot model's starting point) and the TF-IDF model are each
-    scored out-of-fold on the same stratified folds, at their best ``C``. None when a class has a
-    single row (no folds).
+    The frozen encoder's head (``encoder``, the pretrained model the few-shot model starts from) and
+    the TF-IDF model are each scored out-of-fold on the same stratified folds, at their best ``C``.
+    None when a class has a single row (no folds).
     """
-    from classifine.models.build import load_encoder, load_tokenizer
+    from classifine.models.build import load_tokenizer
     from classifine.models.tfidf import C_GRID, out_of_fold_proba
 
     y = rows.y()
@@ -117,9 +120,7 @@ def _cross_validated_check(rows: Dataset, plan: TrainPlan) -> dict[str, Any] | N
         logger.info("baseline check: no cross-validation (a class has a single labelled row)")
         return None
     metric = plan.selection.metric if plan.selection.metric != "loss" else "macro_f1"
-    frozen = _blank(load_encoder(plan.spec.source), plan)
-    embedded = _Embedded(frozen, load_tokenizer(plan.spec.source, False), rows, plan)
-    del frozen
+    embedded = _Embedded(_blank(encoder, plan), load_tokenizer(plan.spec.source, False), rows, plan)
     _, head_scores = cross_validated_c(
         embedded.x, embedded.doc, embedded.y,
         multi_label=plan.multi_label, grid=HEAD_C_GRID, metric=metric, seed=plan.seed, log=False,
@@ -150,12 +151,14 @@ def _head_c(plan: TrainPlan, train: _Embedded) -> tuple[float, dict[str, float]]
 
 
 def _validate(
-    plan: TrainPlan, val: _Embedded, head: tuple[np.ndarray, np.ndarray], tfidf: FittedTfidf | None
+    plan: TrainPlan, val: _Embedded | None, head: tuple[np.ndarray, np.ndarray], tfidf: FittedTfidf | None
 ) -> dict[str, Any]:
-    """Validation scores of the served model beside TF-IDF; the hybrid decision and thresholds."""
+    """Validation scores of the served model beside TF-IDF; the hybrid decision and thresholds.
+
+    ``val``: the embedded validation split, None when the encoder trained on it (a pooled run)."""
     multi = plan.multi_label
     thresholds: list[float] | None = [plan.threshold] * len(plan.labels) if multi else None
-    if val.n == 0:  # nothing to choose on: "on" serves the fixed share, as with a small split
+    if val is None or val.n == 0:  # nothing to choose on: "on" serves the fixed share, as with a small split
         weight = FIXED_WEIGHT if plan.hybrid == "on" and tfidf is not None else 0.0
         hybrid = {"weight": weight, "setting": plan.hybrid, "validation": {}}
         return {"validation": {}, "thresholds": thresholds, "hybrid": hybrid, "baseline_check": None}
@@ -211,17 +214,22 @@ def fit_embedding(
     work = work_dir_for(run_dir)
     pooled = plan.fewshot.rows == "all"  # the encoder trains on every labelled row (schedule.encoder_rows)
     rows = encoder_train(splits, plan.fewshot.rows)
-    frozen_check = _cross_validated_check(rows, plan) if pooled else None
+    base, frozen_check = None, None
+    if pooled:  # only fewshot pools; the base model is loaded once, for the check and for training
+        from classifine.training.contrastive import sentence_encoder
+
+        base = sentence_encoder(plan.spec.source, plan.max_length)
+        frozen_check = _cross_validated_check(rows, plan, base[0].auto_model)
     started = time.perf_counter()
     try:
-        encoder, tokenizer, contrastive = _encoder(rows, plan, work, progress, callbacks, clock_start)
+        encoder, tokenizer, contrastive = _encoder(rows, plan, work, progress, callbacks, clock_start, base)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     encoder_seconds = time.perf_counter() - started
     model = _blank(encoder, plan)
     cap_heap_growth(INFERENCE_MMAP_THRESHOLD)  # forward passes only from here on
     train = _Embedded(model, tokenizer, rows, plan)
-    val = _Embedded(model, tokenizer, splits.validation.subset([]) if pooled else splits.validation, plan)
+    val = None if pooled else _Embedded(model, tokenizer, splits.validation, plan)
     release_memory()  # the windows' token lists are gone; TF-IDF's vocabulary comes next
     c, cv_scores = _head_c(plan, train)
     n_labels = len(plan.labels)
@@ -234,13 +242,13 @@ def fit_embedding(
         summary["baseline_check"] = frozen_check
         if (warning := baseline_warning(frozen_check)) is not None:
             logger.warning("%s", warning)
-    elif val.n:  # the served head sees every labelled row, as the served TF-IDF model does
+    elif val is not None and val.n:  # the served head sees every labelled row, as the TF-IDF model does
         x = np.concatenate([train.x, val.x])
         y = np.concatenate([train.window_targets(), val.window_targets()])
         head = fit_head(x, y, multi_label=plan.multi_label, n_labels=n_labels, c=c, seed=plan.seed)
     model.set_head(*head)
     summary |= _training_summary(plan, contrastive, c, cv_scores, encoder_seconds, started,
-                                 pooled or val.n > 0)  # fmt: skip
+                                 pooled or (val is not None and val.n > 0))  # fmt: skip
     summary["tfidf"] = tfidf.model.params if tfidf is not None else None
     _write(run_dir, model, tokenizer, plan, splits, summary, snapshot, tfidf, contrastive["log_history"])
     del model, train, val, encoder
