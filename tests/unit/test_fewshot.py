@@ -14,9 +14,16 @@ import yaml
 from classifine.config import config_from_dict
 from classifine.data.dataset import DatasetSplits
 from classifine.errors import ConfigError
+from classifine.evaluation.baseline_check import describe_cross_validated
 from classifine.models.zoo import resolve
 from classifine.training.head import cross_validated_c, fit_head, head_probabilities
-from classifine.training.hybrid import FIXED_WEIGHT, baseline_check, baseline_warning, decide
+from classifine.training.hybrid import (
+    FIXED_WEIGHT,
+    baseline_check,
+    baseline_warning,
+    cross_validated_check,
+    decide,
+)
 from classifine.training.plan import make_plan, with_step_floor
 from classifine.training.schedule import MIN_STEPS, choose_method, select_on_validation, small_data_steps
 from fixtures_models import build_tiny_model, toy_multilabel_splits, toy_splits
@@ -143,6 +150,20 @@ def test_hybrid_on_a_small_validation_split_is_fixed_but_scored() -> None:
     assert baseline_warning(baseline_check(chosen, 4)) is None
     off = decide("off", y, model, tfidf, multi_label=False, metric="accuracy")
     assert off.weight == 0 and off.scores["tfidf"] == 1.0  # scored even when the mix is off
+
+
+def test_a_cross_validated_check_never_calls_the_unscored_model_worse() -> None:
+    # The encoder trained on every row: only its starting point (the frozen head) is scored out-of-fold.
+    below = cross_validated_check("macro_f1", 0.48, 0.57, 48, 5)
+    assert below["worse"] is None and below["starting_point_worse"] is True
+    warning = baseline_warning(below)
+    assert warning is not None and warning.startswith("the served model could not be checked against TF-IDF")
+    assert "macro_f1 0.4800 vs TF-IDF 0.5700" in warning and "5-fold" in warning and "WORSE" not in warning
+    above = cross_validated_check("macro_f1", 0.62, 0.44, 48, 5)
+    assert above["worse"] is None and above["starting_point_worse"] is False
+    assert baseline_warning(above) is None
+    notes = describe_cross_validated(above)
+    assert notes is not None and "frozen encoder + head macro_f1 0.6200 vs TF-IDF 0.4400" in notes
 
 
 def _fit(splits: DatasetSplits, cfg: object, run: Path) -> dict:

@@ -33,7 +33,27 @@ def describe_cross_validated(check: dict[str, object]) -> str | None:
         return None
     return (
         f"check against TF-IDF ({check['folds']}-fold cross-validation on all {check['validation_texts']} "
-        f"labelled rows): frozen encoder + head {check_scores(check, 'TF-IDF ')}"
+        f"labelled rows): frozen encoder + head {check_scores(check, 'TF-IDF ')} (the served model is "
+        "fine-tuned from it on every row and has no held-out score)"
+    )
+
+
+def describe_unchecked(check: dict[str, object]) -> str:
+    """What a cross-validated check whose starting point is below TF-IDF says (the warning, the report).
+
+    Example:
+        >>> describe_unchecked({"folds": 5, "validation_texts": 48, "metric": "macro_f1", "served": 0.48,
+        ...                     "tfidf": 0.57})
+        'the served model could not be checked against TF-IDF: it trained on all 48 labelled rows ...'
+    """
+    n = check["validation_texts"]
+    return (
+        f"the served model could not be checked against TF-IDF: it trained on all {n} "
+        f"labelled rows, so none is held out, and its starting point (the frozen encoder with a head) "
+        f"is below TF-IDF in {check['folds']}-fold cross-validation: {check_scores(check, 'TF-IDF ')}. "
+        "Fine-tuning usually gains on it; compare the two on a labelled test split (the report's TF-IDF "
+        "row), or hold the validation split out (model.fewshot.encoder_rows=train: a noisy check on a "
+        "few rows)"
     )
 
 

@@ -68,10 +68,16 @@ def training_notes(run_dir: Path) -> list[str]:
     if train.get("selection"):
         notes.append(f"validation split: {train['selection']}")
     check = summary.get("baseline_check") or {}
-    from classifine.evaluation.baseline_check import describe_cross_validated, describe_worse
+    from classifine.evaluation.baseline_check import (
+        describe_cross_validated,
+        describe_unchecked,
+        describe_worse,
+    )
 
     if check.get("worse"):
         notes.append(describe_worse(check))
+    elif check.get("starting_point_worse"):
+        notes.append(describe_unchecked(check))
     elif (cross_validated := describe_cross_validated(check)) is not None:
         notes.append(cross_validated)
     return notes
