@@ -35,6 +35,8 @@ false} --llrd 0.8`` (layer-wise learning-rate decay, the top layer at 3.5e-5 so 
 embedding layer and the six layers is about 2e-5); ``steps2xf``: ``{"train.max_steps": 960}`` on the
 default with the embedding layer frozen (twice its steps at trec-6 K = 16); ``ensf``: ``--soup 100`` on
 that default (``ensf+ens``: the ensemble of the two runs, their probabilities averaged);
+``heads2``: the default again with ``--heads``, which by then also scored heads on other features
+(``heads2%frozen``, ``%concat``, ``%layers``); ``selfpairs``: ``--self-pairs`` on the default;
 ``setfit`` at trec-6 K = 8 ran on the machine ``pairfix`` ran on, so their seconds compare).
 """
 
@@ -111,8 +113,10 @@ def main() -> None:
         "--heads",
         action="store_true",
         help="also score other heads on the run's encoder: its own (variant NAME%%lr, a check), the "
-        "nearest class centroid (NAME%%centroid) and the logistic regression fit on the K rows' "
-        "embeddings plus four dropout-noised copies of them (NAME%%drop4)",
+        "nearest class centroid (NAME%%centroid), the logistic regression fit on the K rows' "
+        "embeddings plus four dropout-noised copies of them (NAME%%drop4), and heads on the base "
+        "encoder's embeddings (NAME%%frozen), on them beside the run's (NAME%%concat) and on the run's "
+        "embedding after three layers beside its last (NAME%%layers)",
     )
     parser.add_argument(
         "--llrd",
@@ -124,6 +128,12 @@ def main() -> None:
         "bottom layer",
     )
     parser.add_argument(
+        "--self-pairs",
+        action="store_true",
+        help="pair a text with itself as often as SetFit's sampler does: a positive pair of a text of a "
+        "class of c texts becomes the text and itself with probability 2 / (c + 1) (single-label)",
+    )
+    parser.add_argument(
         "--setfit",
         action="store_true",
         help="run SetFit's defaults on the rows instead",
@@ -132,6 +142,8 @@ def main() -> None:
     logging.basicConfig(level=logging.ERROR)
     if args.llrd is not None:
         _layer_decay(args.llrd)
+    if args.self_pairs:
+        _self_pairs()
     raw = json.loads(args.overrides)
     for name in args.datasets:
         full = read_dataset(f"{name}:train")
@@ -194,6 +206,32 @@ def _scored(classifier: Any, held: Any) -> tuple[np.ndarray, float]:
     """The classifier's probabilities on the held-out texts (single-label), and its accuracy there."""
     probs = classifier.predict_proba(list(held["text"]))
     return probs, float(np.mean(probs.argmax(1) == _indices(classifier.labels, held["label"])))
+
+
+def _self_pairs() -> None:
+    """Make contrastive training's positive pairs include a text paired with itself, as SetFit's do.
+
+    SetFit's sampler takes every pair with replacement: a class of c texts gives c self-pairs beside its
+    c (c - 1) / 2 others, so a share 2 / (c + 1) of its positive pairs (the two sides embedded under other
+    dropout masks). Each positive pair of ``balanced_pairs`` becomes a self-pair with that probability;
+    every other pair stays as it was.
+    """
+    import random
+
+    from classifine.training import contrastive
+
+    original = contrastive.balanced_pairs
+
+    def patched(texts: Any, y: np.ndarray, n_pairs: int, *, multi_label: bool, seed: int) -> dict[str, Any]:
+        out = original(texts, y, n_pairs, multi_label=multi_label, seed=seed)
+        rng, index = random.Random(seed + 1), {t: i for i, t in enumerate(texts)}
+        counts = np.bincount(np.asarray(y, dtype=np.int64))
+        for k, (anchor, label) in enumerate(zip(out["sentence1"], out["label"], strict=True)):
+            if label == 1.0 and rng.random() < 2 / (counts[y[index[anchor]]] + 1):
+                out["sentence2"][k] = anchor
+        return out
+
+    contrastive.balanced_pairs = patched
 
 
 def _layer_decay(decay: float) -> None:
@@ -321,6 +359,39 @@ def _heads(run: Path, rows: Any, held: Any, seed: int, copies: int = 4) -> dict[
     out[f"drop{copies}"] = parts.accuracy(
         hx, hdoc, *parts.fit(np.concatenate(noisy), np.tile(y, copies + 1), seed)
     )
+    out |= _feature_heads(parts, model, (x, doc), (hx, hdoc), seed)
+    return out
+
+
+def _feature_heads(
+    parts: _RunParts,
+    model: Any,
+    train: tuple[np.ndarray, np.ndarray],
+    held: tuple[np.ndarray, np.ndarray],
+    seed: int,
+) -> dict[str, float]:
+    """Heads on other features: the base encoder's embeddings (``frozen``), them beside the run's
+    (``concat``), and the run's encoder's embedding after its first three layers beside its last
+    (``layers``). Each part is unit length, the head as the run fits it."""
+    import copy
+
+    from classifine.models.build import load_encoder
+
+    (x, doc), (hx, hdoc) = train, held
+    base = _RunParts.__new__(_RunParts)
+    base.__dict__ |= parts.__dict__ | {"encoder": load_encoder(parts.meta.base_model_source)}
+    bx, _ = parts.embed(base.model(), parts.texts)
+    bhx, _ = parts.embed(base.model(), parts.held_texts)
+    shallow = _RunParts.__new__(_RunParts)
+    shallow.__dict__ |= parts.__dict__ | {"encoder": copy.deepcopy(parts.encoder)}
+    shallow.encoder.encoder.layer = shallow.encoder.encoder.layer[:3]
+    sx, _ = parts.embed(shallow.model(), parts.texts)
+    shx, _ = parts.embed(shallow.model(), parts.held_texts)
+    y = parts.y[doc]
+    out = {"frozen": parts.accuracy(bhx, hdoc, *parts.fit(bx, y, seed))}
+    for name, (a, b) in {"concat": ((x, bx), (hx, bhx)), "layers": ((x, sx), (hx, shx))}.items():
+        joined, held_joined = np.hstack(a) / np.sqrt(2), np.hstack(b) / np.sqrt(2)
+        out[name] = parts.accuracy(held_joined, hdoc, *parts.fit(joined, y, seed))
     return out
 
 

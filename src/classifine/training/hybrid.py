@@ -127,8 +127,8 @@ def cross_validated_check(
     no held-out score, so ``worse`` is None (not known); ``starting_point_worse`` says whether its
     starting point scores below TF-IDF. Fine-tuning gains on that starting point (in every cell of
     ``bench/results/fewshot.json`` the served model is above TF-IDF on the test split, while the
-    starting point is below it in 6 of 24), so a starting point below TF-IDF is a reason to look, not
-    a verdict.
+    starting point is below it in 6 of 24: ``bench/fewshot_check.py``), so a starting point below
+    TF-IDF is a reason to look, not a verdict.
 
     Example:
         >>> cross_validated_check("macro_f1", 0.62, 0.44, 48, 5)["starting_point_worse"]
