@@ -37,6 +37,8 @@ default with the embedding layer frozen (twice its steps at trec-6 K = 16); ``en
 that default (``ensf+ens``: the ensemble of the two runs, their probabilities averaged);
 ``heads2``: the default again with ``--heads``, which by then also scored heads on other features
 (``heads2%frozen``, ``%concat``, ``%layers``); ``selfpairs``: ``--self-pairs`` on the default;
+``headc1``: ``{"model.fewshot.head_c": 1}``; seeds 14-17 of ``freezeemb`` and ``setfit`` ran later, with
+``'{}'`` (the default by then) and ``--setfit``;
 ``setfit`` at trec-6 K = 8 ran on the machine ``pairfix`` ran on, so their seconds compare).
 """
 
