@@ -45,10 +45,11 @@ def _checks() -> list[dict[str, Any]]:
 
     fewshot._cross_validated_check = stop_after
     bench = json.loads((ROOT / "bench" / "results" / "fewshot.json").read_text(encoding="utf-8"))
+    train = {name: read_dataset(f"{name}:train") for name in {cell["dataset"] for cell in bench["cells"]}}
     out = []
     for cell in bench["cells"]:
         name, k, seed = cell["dataset"], cell["k"], cell["seed"]
-        rows = k_per_class(read_dataset(f"{name}:train"), k, seed)
+        rows = k_per_class(train[name], k, seed)
         frame = pd.DataFrame({"text": rows.texts, "label": [r[0] for r in rows.labels]})
         with tempfile.TemporaryDirectory() as tmp, contextlib.suppress(_Checked):
             classifine.train(frame, {"train.threads": 1}, output_dir=tmp, name="x", evaluate=False,

@@ -313,12 +313,13 @@ class _RunParts:
         )
         self.long_text = LongText(**meta.long_text) if meta.long_text else LongText()
 
-    def model(self) -> Any:
-        """The encoder as the served module (head not fit)."""
+    def model(self, encoder: Any = None) -> Any:
+        """The run's encoder (or ``encoder``) as the served module (head not fit)."""
         from classifine.models.embedding import EmbeddingClassifier
 
-        n, d = len(self.labels), self.encoder.config.hidden_size
-        return EmbeddingClassifier(self.encoder, np.zeros((n, d)), np.zeros(n), labels=self.labels).eval()
+        encoder = self.encoder if encoder is None else encoder
+        n, d = len(self.labels), encoder.config.hidden_size
+        return EmbeddingClassifier(encoder, np.zeros((n, d)), np.zeros(n), labels=self.labels).eval()
 
     def embed(self, model: Any, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         from classifine.training.head import embed_texts
@@ -380,15 +381,14 @@ def _feature_heads(
     from classifine.models.build import load_encoder
 
     (x, doc), (hx, hdoc) = train, held
-    base = _RunParts.__new__(_RunParts)
-    base.__dict__ |= parts.__dict__ | {"encoder": load_encoder(parts.meta.base_model_source)}
-    bx, _ = parts.embed(base.model(), parts.texts)
-    bhx, _ = parts.embed(base.model(), parts.held_texts)
-    shallow = _RunParts.__new__(_RunParts)
-    shallow.__dict__ |= parts.__dict__ | {"encoder": copy.deepcopy(parts.encoder)}
-    shallow.encoder.encoder.layer = shallow.encoder.encoder.layer[:3]
-    sx, _ = parts.embed(shallow.model(), parts.texts)
-    shx, _ = parts.embed(shallow.model(), parts.held_texts)
+    base = parts.model(load_encoder(parts.meta.base_model_source))
+    bx, _ = parts.embed(base, parts.texts)
+    bhx, _ = parts.embed(base, parts.held_texts)
+    shallow_encoder = copy.deepcopy(parts.encoder)
+    shallow_encoder.encoder.layer = shallow_encoder.encoder.layer[:3]
+    shallow = parts.model(shallow_encoder)
+    sx, _ = parts.embed(shallow, parts.texts)
+    shx, _ = parts.embed(shallow, parts.held_texts)
     y = parts.y[doc]
     out = {"frozen": parts.accuracy(bhx, hdoc, *parts.fit(bx, y, seed))}
     for name, (a, b) in {"concat": ((x, bx), (hx, bhx)), "layers": ((x, sx), (hx, shx))}.items():

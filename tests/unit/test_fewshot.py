@@ -166,6 +166,18 @@ def test_a_cross_validated_check_never_calls_the_unscored_model_worse() -> None:
     assert notes is not None and "frozen encoder + head macro_f1 0.6200 vs TF-IDF 0.4400" in notes
 
 
+@pytest.mark.parametrize("written", ["now", "before starting_point_worse"])
+def test_the_report_never_calls_an_unscored_few_shot_model_worse(tmp_path: Path, written: str) -> None:
+    from classifine.evaluation.evaluate import training_notes
+
+    check = cross_validated_check("macro_f1", 0.48, 0.57, 48, 5)
+    if written != "now":  # runs written before recorded the starting point's comparison as "worse"
+        check = {k: v for k, v in check.items() if k != "starting_point_worse"} | {"worse": True}
+    (tmp_path / "metrics.json").write_text(json.dumps({"baseline_check": check}))
+    (note,) = training_notes(tmp_path)
+    assert note.startswith("the served model could not be checked against TF-IDF") and "WORSE" not in note
+
+
 def _fit(splits: DatasetSplits, cfg: object, run: Path) -> dict:
     from classifine.training.fit import fit
 
@@ -173,12 +185,29 @@ def _fit(splits: DatasetSplits, cfg: object, run: Path) -> dict:
     return json.loads((run / "metrics.json").read_text())
 
 
+def _count_base_model_loads(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Count the calls that load a base model from disk (as a sentence encoder, or a plain encoder)."""
+    from classifine.models import build
+    from classifine.training import contrastive
+
+    counts = {"sentence_encoder": 0, "load_encoder": 0}
+    for module, name in ((contrastive, "sentence_encoder"), (build, "load_encoder")):
+        original = getattr(module, name)
+
+        def counted(*args: object, _name: str = name, _original: object = original) -> object:
+            counts[_name] += 1
+            return _original(*args)  # type: ignore[operator]
+
+        monkeypatch.setattr(module, name, counted)
+    return counts
+
+
 @pytest.mark.parametrize(
     ("method", "loss"),
     [("fewshot", "cosine"), ("fewshot", "cosent"), ("fewshot", "batch_all"), ("head", "none")],
 )
 def test_tiny_embedding_runs_are_ordinary_artifacts(
-    tiny: dict[str, Path], tmp_path: Path, method: str, loss: str
+    tiny: dict[str, Path], tmp_path: Path, method: str, loss: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from classifine.inference.predictor import Classifier
 
@@ -189,7 +218,10 @@ def test_tiny_embedding_runs_are_ordinary_artifacts(
         {"fewshot": {"loss": loss, "encoder_rows": rows}} if method == "fewshot" else {}
     )
     cfg = _cfg(tiny["bert"], model=model, train={"learning_rate": 1e-3})
+    loads = _count_base_model_loads(monkeypatch)
     metrics = _fit(splits, cfg, tmp_path / method)
+    if method == "fewshot":  # one load of the base model, also for the cross-validated check (cosine)
+        assert loads == {"sentence_encoder": 1, "load_encoder": 0}
     assert metrics["fewshot"]["contrastive_loss"].split(" ")[0] == loss
     first = metrics["fewshot"]["first_loss"]
     if loss == "cosine":  # the loss actually used, not only its name: a squared error of cosines vs 0/1

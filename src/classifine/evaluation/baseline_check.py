@@ -58,7 +58,7 @@ def describe_unchecked(check: dict[str, object]) -> str:
 
 
 def describe_worse(check: dict[str, object]) -> str:
-    """What a ``worse`` baseline check says, in words (for the warning and the report).
+    """What a ``worse`` baseline check on validation says, in words (for the warning and the report).
 
     Example:
         >>> describe_worse({"metric": "macro_f1", "served": 0.7, "tfidf": 0.8, "validation_texts": 40})
@@ -66,10 +66,4 @@ def describe_worse(check: dict[str, object]) -> str:
     """
     n = int(check["validation_texts"])  # type: ignore[call-overload]
     scores = check_scores(check)
-    if check.get("estimate") == "cross-validation":
-        return (
-            f"in {check['folds']}-fold cross-validation on all {n} labelled rows the sentence encoder "
-            f"(frozen, with the head) is WORSE than the TF-IDF baseline: {scores}; the few-shot model is "
-            "fine-tuned from it on every row and has no held-out score"
-        )
     return f"on validation ({n} texts) the served model is WORSE than the TF-IDF baseline: {scores}"

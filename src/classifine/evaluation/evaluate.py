@@ -74,12 +74,11 @@ def training_notes(run_dir: Path) -> list[str]:
         describe_worse,
     )
 
-    if check.get("worse"):
+    if (cross_validated := describe_cross_validated(check)) is not None:
+        below = check.get("starting_point_worse", check.get("worse"))  # older runs said "worse"
+        notes.append(describe_unchecked(check) if below else cross_validated)
+    elif check.get("worse"):
         notes.append(describe_worse(check))
-    elif check.get("starting_point_worse"):
-        notes.append(describe_unchecked(check))
-    elif (cross_validated := describe_cross_validated(check)) is not None:
-        notes.append(cross_validated)
     return notes
 
 

@@ -155,10 +155,11 @@ def _validate(
 ) -> dict[str, Any]:
     """Validation scores of the served model beside TF-IDF; the hybrid decision and thresholds.
 
-    ``val``: the embedded validation split, None when the encoder trained on it (a pooled run)."""
+    ``val``: the embedded validation split; None when there is none held out (empty, or the encoder
+    trained on it)."""
     multi = plan.multi_label
     thresholds: list[float] | None = [plan.threshold] * len(plan.labels) if multi else None
-    if val is None or val.n == 0:  # nothing to choose on: "on" serves the fixed share, as with a small split
+    if val is None:  # nothing to choose on: "on" serves the fixed share, as with a small split
         weight = FIXED_WEIGHT if plan.hybrid == "on" and tfidf is not None else 0.0
         hybrid = {"weight": weight, "setting": plan.hybrid, "validation": {}}
         return {"validation": {}, "thresholds": thresholds, "hybrid": hybrid, "baseline_check": None}
@@ -229,7 +230,8 @@ def fit_embedding(
     model = _blank(encoder, plan)
     cap_heap_growth(INFERENCE_MMAP_THRESHOLD)  # forward passes only from here on
     train = _Embedded(model, tokenizer, rows, plan)
-    val = None if pooled else _Embedded(model, tokenizer, splits.validation, plan)
+    held_out = not pooled and len(splits.validation) > 0
+    val = _Embedded(model, tokenizer, splits.validation, plan) if held_out else None
     release_memory()  # the windows' token lists are gone; TF-IDF's vocabulary comes next
     c, cv_scores = _head_c(plan, train)
     n_labels = len(plan.labels)
@@ -242,13 +244,13 @@ def fit_embedding(
         summary["baseline_check"] = frozen_check
         if (warning := baseline_warning(frozen_check)) is not None:
             logger.warning("%s", warning)
-    elif val is not None and val.n:  # the served head sees every labelled row, as the TF-IDF model does
+    elif val is not None:  # the served head sees every labelled row, as the served TF-IDF model does
         x = np.concatenate([train.x, val.x])
         y = np.concatenate([train.window_targets(), val.window_targets()])
         head = fit_head(x, y, multi_label=plan.multi_label, n_labels=n_labels, c=c, seed=plan.seed)
     model.set_head(*head)
     summary |= _training_summary(plan, contrastive, c, cv_scores, encoder_seconds, started,
-                                 pooled or (val is not None and val.n > 0))  # fmt: skip
+                                 pooled or held_out)  # fmt: skip
     summary["tfidf"] = tfidf.model.params if tfidf is not None else None
     _write(run_dir, model, tokenizer, plan, splits, summary, snapshot, tfidf, contrastive["log_history"])
     del model, train, val, encoder

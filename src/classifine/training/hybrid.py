@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from classifine.evaluation.baseline_check import check_scores, describe_unchecked, describe_worse
+from classifine.evaluation.baseline_check import check_scores, describe_unchecked
 from classifine.evaluation.metrics import headline_metrics
 from classifine.models.tfidf import mix_probabilities
 from classifine.training.schedule import MIN_SELECTION_TEXTS
@@ -161,8 +161,6 @@ def baseline_warning(check: dict[str, object] | None) -> str | None:
     if not check or not check.get("worse"):
         return None
     advice = "consider more labelled data, model.hybrid=on, or serving TF-IDF"
-    if check.get("estimate") == "cross-validation":  # runs written before "worse" was null here
-        return f"{describe_worse(check)}; {advice}"
     n = int(check["validation_texts"])  # type: ignore[call-overload]
     few = f" (only {n} texts: a noisy comparison)" if n < MIN_SELECTION_TEXTS else ""
     return (
