@@ -38,7 +38,9 @@ that default (``ensf+ens``: the ensemble of the two runs, their probabilities av
 ``heads2``: the default again with ``--heads``, which by then also scored heads on other features
 (``heads2%frozen``, ``%concat``, ``%layers``); ``selfpairs``: ``--self-pairs`` on the default;
 ``headc1``: ``{"model.fewshot.head_c": 1}``; seeds 14-17 of ``freezeemb`` and ``setfit`` ran later, with
-``'{}'`` (the default by then) and ``--setfit``;
+``'{}'`` (the default by then) and ``--setfit``, and so did ``freezeemb`` at trec-6 and movie-reviews K = 8
+(``'{}'`` with ``model.fewshot.pairs: draw`` the default); ``sfpairs``: ``--setfit-pairs`` (SetFit's own pair
+list); ``cover``: ``{"model.fewshot.pairs": "cover"}`` (the same sampling in classifine's code);
 ``setfit`` at trec-6 K = 8 ran on the machine ``pairfix`` ran on, so their seconds compare).
 """
 
@@ -136,6 +138,13 @@ def main() -> None:
         "class of c texts becomes the text and itself with probability 2 / (c + 1) (single-label)",
     )
     parser.add_argument(
+        "--setfit-pairs",
+        action="store_true",
+        help="train on SetFit's own pairs (its ContrastiveDataset, oversampling: every pair with "
+        "replacement once in a fixed shuffle, the positive ones cycled to as many as the negative ones), "
+        "cut or cycled to the run's pair count (single-label)",
+    )
+    parser.add_argument(
         "--setfit",
         action="store_true",
         help="run SetFit's defaults on the rows instead",
@@ -146,6 +155,8 @@ def main() -> None:
         _layer_decay(args.llrd)
     if args.self_pairs:
         _self_pairs()
+    if args.setfit_pairs:
+        _setfit_pairs()
     raw = json.loads(args.overrides)
     for name in args.datasets:
         full = read_dataset(f"{name}:train")
@@ -232,6 +243,32 @@ def _self_pairs() -> None:
             if label == 1.0 and rng.random() < 2 / (counts[y[index[anchor]]] + 1):
                 out["sentence2"][k] = anchor
         return out
+
+    contrastive.balanced_pairs = patched
+
+
+def _setfit_pairs() -> None:
+    """Make contrastive training use SetFit 1.2's pair list instead of ``balanced_pairs``' draws.
+
+    SetFit pairs every text with every text (itself included) once, in a fixed shuffle, and cycles the
+    positive pairs in that order until there are as many as negative ones: each negative pair appears
+    exactly once and each positive pair equally often. ``balanced_pairs`` draws partners at random per
+    anchor instead. The list is cut or cycled to the run's ``n_pairs``.
+    """
+    import itertools
+
+    from setfit.sampler import ContrastiveDataset
+
+    from classifine.training import contrastive
+
+    def patched(texts: Any, y: np.ndarray, n_pairs: int, *, multi_label: bool, seed: int) -> dict[str, Any]:
+        data = ContrastiveDataset(list(texts), [int(v) for v in y], multilabel=False)
+        pairs = list(itertools.islice(itertools.cycle(list(data)), n_pairs))
+        return {
+            "sentence1": [p["sentence_1"] for p in pairs],
+            "sentence2": [p["sentence_2"] for p in pairs],
+            "label": [p["label"] for p in pairs],
+        }
 
     contrastive.balanced_pairs = patched
 

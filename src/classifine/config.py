@@ -97,6 +97,10 @@ class FewshotConfig(_Section):
     ``freeze_embeddings``: keep the encoder's embedding layer (token, position and type embeddings) as
     pretrained during contrastive training - about half of a small encoder's weights, so training is
     faster; measured neutral on accuracy.
+    ``pairs``: how the contrastive pairs are sampled - ``draw`` (every text anchors a same-class and an
+    other-class pair in turn, a random partner each time) or ``cover`` (SetFit's sampling: every pair of
+    texts, a text with itself included, once in a seeded shuffle before any twice; the positive pairs
+    cycled to as many as the negative ones). Measured mixed, so ``draw`` stays (docs/training.md).
     """
 
     loss: Literal["cosine", "cosent", "batch_all"] = "cosine"
@@ -107,6 +111,7 @@ class FewshotConfig(_Section):
     max_per_class: int = Field(64, ge=1)
     encoder_rows: Literal["auto", "train", "all"] = "auto"
     freeze_embeddings: bool = True
+    pairs: Literal["cover", "draw"] = "draw"
 
 
 class ModelConfig(_Section):

@@ -260,7 +260,8 @@ def test_contrastive_training_keeps_the_embedding_layer_as_pretrained_by_default
     from classifine.models.build import load_encoder
 
     splits = toy_splits(n_train=24, n_eval=8)
-    fewshot = {"loss": "cosine"} | ({} if freeze else {"freeze_embeddings": False})
+    # the run that trains every weight also samples SetFit's pairs (model.fewshot.pairs: cover)
+    fewshot = {"loss": "cosine"} | ({} if freeze else {"freeze_embeddings": False, "pairs": "cover"})
     cfg = _cfg(tiny["bert"], model={"method": "fewshot", "fewshot": fewshot}, train={"learning_rate": 1e-3})
     metrics = _fit(splits, cfg, tmp_path / "run")
     base = load_encoder(str(tiny["bert"])).state_dict()
@@ -276,6 +277,8 @@ def test_contrastive_training_keeps_the_embedding_layer_as_pretrained_by_default
         assert embedding_moved and frozen == 0
     resolved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert resolved["model"]["fewshot"]["freeze_embeddings"] is freeze
+    pairs = "draw" if freeze else "cover"
+    assert resolved["model"]["fewshot"]["pairs"] == metrics["fewshot"]["contrastive_pairs"] == pairs
 
 
 def test_tiny_multilabel_fewshot_uses_pairs_and_sigmoid(tiny: dict[str, Path], tmp_path: Path) -> None:
@@ -286,6 +289,7 @@ def test_tiny_multilabel_fewshot_uses_pairs_and_sigmoid(tiny: dict[str, Path], t
     cfg = _cfg(tiny["bert"], model=model, train={"learning_rate": 1e-3})
     metrics = _fit(splits, cfg, tmp_path / "ml")
     assert metrics["fewshot"]["contrastive_loss"] == "cosine"  # triplets need single labels: pairs
+    assert metrics["fewshot"]["contrastive_pairs"] == "draw"
     assert metrics["thresholds"] == [0.5, 0.5, 0.5]  # 16 validation texts do not tune thresholds
     # trained on every row (16 validation texts choose nothing): "on" serves the fixed share of TF-IDF
     assert metrics["fewshot"]["encoder_trained_on"] == "train+validation"
@@ -368,6 +372,29 @@ def test_auto_contrastive_steps_follow_setfits_pair_count() -> None:
     sets = [set(row) for row in multi.labels]
     shared = sum(bool(a & b) for i, a in enumerate(sets) for b in sets[i + 1 :])
     assert (positive, positive + negative) == (shared, len(multi) * (len(multi) - 1) // 2)
+
+
+def test_covering_pairs_read_every_pair_before_any_twice() -> None:
+    from classifine.training.contrastive import covering_pairs
+
+    y = np.repeat(np.arange(6), 16)  # trec-6 at K = 16: SetFit's 816 positive and 3,840 negative pairs
+    texts = [f"t{i}" for i in range(96)]
+    pairs = covering_pairs(texts, y, 7680, multi_label=False, seed=3)
+    index = {t: i for i, t in enumerate(texts)}
+    got = Counter((index[a], index[b], lab) for a, b, lab in zip(*pairs.values(), strict=True))
+    assert pairs["label"][:4] == [1.0, 0.0, 1.0, 0.0] and sum(pairs["label"]) == 3840
+    assert all((y[i] == y[j]) == (lab == 1.0) and i <= j for i, j, lab in got)
+    negative = [c for (*_, lab), c in got.items() if lab == 0.0]
+    positive = [c for (*_, lab), c in got.items() if lab == 1.0]
+    assert len(negative) == 3840 and set(negative) == {1}  # every negative pair exactly once
+    assert len(positive) == 6 * 16 * 17 // 2 and set(positive) == {4, 5}  # self-pairs too, evenly
+    assert covering_pairs(texts, y, 7680, multi_label=False, seed=4) != pairs  # the order is seeded
+    # multi-label: sharing a label is positive; a text with no label still pairs with itself
+    multi = np.array([[1, 0], [1, 1], [0, 1], [0, 0]])
+    m = covering_pairs(["a", "b", "c", "d"], multi, 40, multi_label=True, seed=1)
+    shared = {("a", "b"), ("b", "c"), ("a", "a"), ("b", "b"), ("c", "c"), ("d", "d")}
+    assert all(((a, b) in shared) == (lab == 1.0) for a, b, lab in zip(*m.values(), strict=True))
+    assert covering_pairs(["a", "b"], np.array([0, 0]), 4, multi_label=False, seed=0)["label"] == [1.0] * 4
 
 
 def test_balanced_pairs_alternate_true_positives_and_negatives() -> None:

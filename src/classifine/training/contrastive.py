@@ -14,6 +14,9 @@ pooling, L2 normalisation - exactly the embedding the served
 * ``batch_all`` (single-label): ``BatchAllTripletLoss`` over class-grouped batches
   (``BatchSamplers.GROUP_BY_LABEL``): every (anchor, positive, negative) triplet of a batch counts.
 
+The pairs of ``cosine`` and ``cosent`` are drawn (``model.fewshot.pairs: draw``, :func:`balanced_pairs`) or
+go through every pair in turn as SetFit's do (``cover``, :func:`covering_pairs`).
+
 Example:
     >>> encoder, tokenizer, summary = train_contrastive(splits.train, plan, work)
     >>> summary["steps"]
@@ -122,6 +125,50 @@ def balanced_pairs(
     return out
 
 
+#: Above this many pairs of texts (about 2,800 texts) ``covering_pairs`` draws like ``balanced_pairs``:
+#: a run reads far fewer pairs than there are, so random draws repeat hardly any.
+MAX_COVERED_PAIRS = 4_000_000
+
+
+def covering_pairs(
+    texts: Sequence[str], y: np.ndarray, n_pairs: int, *, multi_label: bool, seed: int
+) -> dict[str, list[Any]]:
+    """``n_pairs`` pairs, alternately positive and negative, that go through every pair in turn.
+
+    SetFit's sampling: every unordered pair of texts - a text with itself included (a positive pair:
+    its two sides are embedded under different dropout masks) - once, in a seeded shuffle, split into
+    the two kinds; each kind is read in that order, from the start again when it runs out. So every
+    negative pair is read once before any is read twice, and the positive ones (usually fewer) equally
+    often. Drawing partners at random instead (:func:`balanced_pairs`) reads about a third of the
+    negative pairs never and others twice or more when a run reads as many pairs as there are.
+
+    Example:
+        >>> covering_pairs(["a", "b", "c"], np.array([0, 0, 1]), 4, multi_label=False, seed=0)["label"]
+        [1.0, 0.0, 1.0, 0.0]
+    """
+    from classifine.training.schedule import same_class
+
+    n = len(texts)
+    if n * (n + 1) // 2 > MAX_COVERED_PAIRS:
+        return balanced_pairs(texts, y, n_pairs, multi_label=multi_label, seed=seed)
+    positive = same_class(y, multi_label)
+    np.fill_diagonal(positive, True)
+    first, second = np.triu_indices(n)
+    order = np.random.default_rng(seed).permutation(len(first))
+    first, second = first[order], second[order]
+    kind = positive[first, second]
+    kinds = [(first[kind], second[kind], 1.0), (first[~kind], second[~kind], 0.0)]
+    kinds = [k for k in kinds if len(k[0])]  # one class: positive pairs only
+    out: dict[str, list[Any]] = {"sentence1": [], "sentence2": [], "label": []}
+    for k in range(n_pairs):
+        left, right, label = kinds[k % len(kinds)]
+        at = (k // len(kinds)) % len(left)
+        out["sentence1"].append(texts[left[at]])
+        out["sentence2"].append(texts[right[at]])
+        out["label"].append(label)
+    return out
+
+
 def _groupable(y: np.ndarray) -> bool:
     """Whether class-grouped batches can be formed: two classes with at least two texts each."""
     counts = np.bincount(np.asarray(y, dtype=np.int64))
@@ -129,7 +176,7 @@ def _groupable(y: np.ndarray) -> bool:
 
 
 def _dataset_and_loss(
-    model: Any, train: Dataset, loss_name: str, steps: int, batch: int, seed: int
+    model: Any, train: Dataset, loss_name: str, steps: int, batch: int, seed: int, sampling: str = "draw"
 ) -> tuple[Any, Any, str]:
     from datasets import Dataset as HFDataset
     from sentence_transformers.sentence_transformer import losses
@@ -142,9 +189,9 @@ def _dataset_and_loss(
         logger.info(
             "contrastive loss: cosine pairs (batch_all needs single-label data and two classes of 2+ texts)"
         )
-    pairs = HFDataset.from_dict(
-        balanced_pairs(train.texts, y, steps * batch, multi_label=train.multi_label, seed=seed)
-    )
+    sample = covering_pairs if sampling == "cover" else balanced_pairs
+    drawn = sample(train.texts, y, steps * batch, multi_label=train.multi_label, seed=seed)
+    pairs = HFDataset.from_dict(drawn)
     if loss_name == "cosent":
         return pairs, losses.CoSENTLoss(model), "cosent"
     return pairs, losses.CosineSimilarityLoss(model), "cosine"  # batch_all falls back to cosine pairs
@@ -198,7 +245,7 @@ def train_contrastive(
         model = sentence_encoder(plan.spec.source, plan.max_length)
     frozen = freeze_embeddings(model[0].auto_model) if fs.freeze_embeddings else 0
     batch = max(4, fs.batch_size + fs.batch_size % 2)  # class-grouped batches need an even size >= 4
-    data, loss, used = _dataset_and_loss(model, train, fs.loss, fs.steps, batch, plan.seed)
+    data, loss, used = _dataset_and_loss(model, train, fs.loss, fs.steps, batch, plan.seed, fs.pairs)
     args = SentenceTransformerTrainingArguments(
         output_dir=str(work),
         max_steps=fs.steps,
@@ -227,7 +274,8 @@ def train_contrastive(
     trainer.remove_callback(PrinterCallback)  # ProgressCallback logs instead of printing dicts
     logger.info(
         "contrastive fine-tuning: %d steps of %d (%s, lr %g, %s%s)",
-        fs.steps, batch, used, plan.learning_rate, plan.precision,
+        fs.steps, batch, used if used == "batch_all" else f"{used}, {fs.pairs} pairs",
+        plan.learning_rate, plan.precision,
         f", {frozen:,} embedding weights frozen" if frozen else "",
     )  # fmt: skip
     trainer.train()
@@ -238,6 +286,7 @@ def train_contrastive(
         "steps": int(trainer.state.global_step),
         "batch_size": batch,
         "frozen_embedding_weights": frozen,
+        "pairs": None if used == "batch_all" else fs.pairs,
         "first_loss": losses_seen[0] if losses_seen else None,
         "last_loss": losses_seen[-1] if losses_seen else None,
         "log_history": history,

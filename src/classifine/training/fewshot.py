@@ -280,6 +280,7 @@ def _training_summary(
             "selection": plan.selection.reason,
             "contrastive_loss": contrastive["loss"],
             "contrastive_steps": steps,
+            "contrastive_pairs": contrastive.get("pairs"),
             "contrastive_seconds": round(encoder_seconds, 2),
             "frozen_embedding_weights": contrastive.get("frozen_embedding_weights", 0),
             "first_loss": contrastive.get("first_loss"),

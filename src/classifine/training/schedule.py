@@ -57,10 +57,12 @@ class FewshotSettings:
     head_c: float | None  # None: cross-validated on the training rows (method head)
     rows: str  # what the encoder trains on: train, or all (train + validation)
     freeze_embeddings: bool  # the encoder's embedding layer stays as pretrained (contrastive training)
+    pairs: str  # cover | draw: how contrastive pairs are sampled
 
     def describe(self) -> dict[str, object]:
         return {"loss": self.loss, "steps": self.steps, "batch_size": self.batch_size, "head_c": self.head_c,
-                "rows": self.rows, "freeze_embeddings": self.freeze_embeddings}  # fmt: skip
+                "rows": self.rows, "freeze_embeddings": self.freeze_embeddings,
+                "pairs": self.pairs}  # fmt: skip
 
 
 def rows_per_class(ds: Dataset) -> float:
@@ -173,7 +175,7 @@ def fewshot_settings(cfg: Config, method: str, train: Dataset, rows: str = "trai
     batch = cfg.train.batch_size
     c = None if fs.head_c == "auto" else float(fs.head_c)
     if method == "head":
-        return FewshotSettings("none", 0, batch, c, rows, fs.freeze_embeddings)
+        return FewshotSettings("none", 0, batch, c, rows, fs.freeze_embeddings, fs.pairs)
     if cfg.train.max_steps:
         steps = cfg.train.max_steps
     else:
@@ -183,7 +185,7 @@ def fewshot_settings(cfg: Config, method: str, train: Dataset, rows: str = "trai
             steps = math.ceil(fs.passes * len(train) / batch)
         steps = min(max(steps, fs.min_steps), fs.max_steps)
     head_c = FEWSHOT_HEAD_C if c is None else c
-    return FewshotSettings(fs.loss, int(steps), batch, head_c, rows, fs.freeze_embeddings)
+    return FewshotSettings(fs.loss, int(steps), batch, head_c, rows, fs.freeze_embeddings, fs.pairs)
 
 
 def select_on_validation(cfg: Config, splits: DatasetSplits) -> tuple[bool, str]:
