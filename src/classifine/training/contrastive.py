@@ -150,6 +150,7 @@ def covering_pairs(
 
     n = len(texts)
     if n * (n + 1) // 2 > MAX_COVERED_PAIRS:
+        logger.info("contrastive pairs: drawn (%d texts give more pairs than a run reads)", n)
         return balanced_pairs(texts, y, n_pairs, multi_label=multi_label, seed=seed)
     positive = same_class(y, multi_label)
     np.fill_diagonal(positive, True)
@@ -176,7 +177,7 @@ def _groupable(y: np.ndarray) -> bool:
 
 
 def _dataset_and_loss(
-    model: Any, train: Dataset, loss_name: str, steps: int, batch: int, seed: int, sampling: str = "draw"
+    model: Any, train: Dataset, loss_name: str, steps: int, batch: int, seed: int, sampling: str
 ) -> tuple[Any, Any, str]:
     from datasets import Dataset as HFDataset
     from sentence_transformers.sentence_transformer import losses
