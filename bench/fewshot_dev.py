@@ -40,7 +40,8 @@ that default (``ensf+ens``: the ensemble of the two runs, their probabilities av
 ``headc1``: ``{"model.fewshot.head_c": 1}``; seeds 14-17 of ``freezeemb`` and ``setfit`` ran later, with
 ``'{}'`` (the default by then) and ``--setfit``, and so did ``freezeemb`` at trec-6 and movie-reviews K = 8
 (``'{}'`` with ``model.fewshot.pairs: draw`` the default); ``sfpairs``: ``--setfit-pairs`` (SetFit's own pair
-list); ``cover``: ``{"model.fewshot.pairs": "cover"}`` (the same sampling in classifine's code);
+list); ``cover``: ``{"model.fewshot.pairs": "cover"}`` (the same sampling in classifine's code; at trec-50
+K = 8, it and ``freezeemb`` add ``"data.min_examples_per_class": 2``, since one class has a single question);
 ``setfit`` at trec-6 K = 8 ran on the machine ``pairfix`` ran on, so their seconds compare).
 """
 
