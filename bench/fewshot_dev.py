@@ -254,7 +254,8 @@ def _setfit_pairs() -> None:
     SetFit pairs every text with every text (itself included) once, in a fixed shuffle, and cycles the
     positive pairs in that order until there are as many as negative ones: each negative pair appears
     exactly once and each positive pair equally often. ``balanced_pairs`` draws partners at random per
-    anchor instead. The list is cut or cycled to the run's ``n_pairs``.
+    anchor instead. The list is cut or cycled to the run's ``n_pairs``. It replaces the ``draw``
+    sampler, so it applies with ``model.fewshot.pairs: draw`` (the default).
     """
     import itertools
 

@@ -125,9 +125,23 @@ def balanced_pairs(
     return out
 
 
-#: Above this many pairs of texts (about 2,800 texts) ``covering_pairs`` draws like ``balanced_pairs``:
-#: a run reads far fewer pairs than there are, so random draws repeat hardly any.
+#: Above this many pairs of texts (about 2,800 texts) ``pairs: cover`` draws instead (:func:`pair_sampling`).
 MAX_COVERED_PAIRS = 4_000_000
+
+
+def pair_sampling(wanted: str, n: int) -> str:
+    """The pair sampling a run of ``n`` texts uses: ``wanted``, except that ``cover`` draws above
+    :data:`MAX_COVERED_PAIRS` pairs (a run then reads far fewer pairs than there are, so random draws
+    repeat hardly any, and listing every pair would cost memory for nothing).
+
+    Example:
+        >>> pair_sampling("cover", 96), pair_sampling("cover", 3000)
+        ('cover', 'draw')
+    """
+    if wanted == "cover" and n * (n + 1) // 2 > MAX_COVERED_PAIRS:
+        logger.info("contrastive pairs: drawn, not covered (%d texts give more pairs than a run reads)", n)
+        return "draw"
+    return wanted
 
 
 def covering_pairs(
@@ -149,9 +163,6 @@ def covering_pairs(
     from classifine.training.schedule import same_class
 
     n = len(texts)
-    if n * (n + 1) // 2 > MAX_COVERED_PAIRS:
-        logger.info("contrastive pairs: drawn (%d texts give more pairs than a run reads)", n)
-        return balanced_pairs(texts, y, n_pairs, multi_label=multi_label, seed=seed)
     positive = same_class(y, multi_label)
     np.fill_diagonal(positive, True)
     first, second = np.triu_indices(n)
@@ -178,24 +189,27 @@ def _groupable(y: np.ndarray) -> bool:
 
 def _dataset_and_loss(
     model: Any, train: Dataset, loss_name: str, steps: int, batch: int, seed: int, sampling: str
-) -> tuple[Any, Any, str]:
+) -> tuple[Any, Any, str, str | None]:
+    """The training data, the loss, the loss used and the pair sampling used (None: no pairs)."""
     from datasets import Dataset as HFDataset
     from sentence_transformers.sentence_transformer import losses
 
     y = train.y()
     if loss_name == "batch_all" and not train.multi_label and _groupable(y):
         data = HFDataset.from_dict({"sentence": list(train.texts), "label": y.tolist()})
-        return data, losses.BatchAllTripletLoss(model), "batch_all"
+        return data, losses.BatchAllTripletLoss(model), "batch_all", None
     if loss_name == "batch_all":
         logger.info(
             "contrastive loss: cosine pairs (batch_all needs single-label data and two classes of 2+ texts)"
         )
-    sample = covering_pairs if sampling == "cover" else balanced_pairs
-    drawn = sample(train.texts, y, steps * batch, multi_label=train.multi_label, seed=seed)
-    pairs = HFDataset.from_dict(drawn)
+    sampled = pair_sampling(sampling, len(train))
+    sample = covering_pairs if sampled == "cover" else balanced_pairs
+    pairs = HFDataset.from_dict(
+        sample(train.texts, y, steps * batch, multi_label=train.multi_label, seed=seed)
+    )
     if loss_name == "cosent":
-        return pairs, losses.CoSENTLoss(model), "cosent"
-    return pairs, losses.CosineSimilarityLoss(model), "cosine"  # batch_all falls back to cosine pairs
+        return pairs, losses.CoSENTLoss(model), "cosent", sampled
+    return pairs, losses.CosineSimilarityLoss(model), "cosine", sampled  # batch_all falls back to pairs
 
 
 def _deadline(at: float) -> Any:
@@ -246,7 +260,7 @@ def train_contrastive(
         model = sentence_encoder(plan.spec.source, plan.max_length)
     frozen = freeze_embeddings(model[0].auto_model) if fs.freeze_embeddings else 0
     batch = max(4, fs.batch_size + fs.batch_size % 2)  # class-grouped batches need an even size >= 4
-    data, loss, used = _dataset_and_loss(model, train, fs.loss, fs.steps, batch, plan.seed, fs.pairs)
+    data, loss, used, sampled = _dataset_and_loss(model, train, fs.loss, fs.steps, batch, plan.seed, fs.pairs)
     args = SentenceTransformerTrainingArguments(
         output_dir=str(work),
         max_steps=fs.steps,
@@ -275,7 +289,7 @@ def train_contrastive(
     trainer.remove_callback(PrinterCallback)  # ProgressCallback logs instead of printing dicts
     logger.info(
         "contrastive fine-tuning: %d steps of %d (%s, lr %g, %s%s)",
-        fs.steps, batch, used if used == "batch_all" else f"{used}, {fs.pairs} pairs",
+        fs.steps, batch, f"{used}, {sampled} pairs" if sampled else used,
         plan.learning_rate, plan.precision,
         f", {frozen:,} embedding weights frozen" if frozen else "",
     )  # fmt: skip
@@ -287,7 +301,7 @@ def train_contrastive(
         "steps": int(trainer.state.global_step),
         "batch_size": batch,
         "frozen_embedding_weights": frozen,
-        "pairs": None if used == "batch_all" else fs.pairs,
+        "pairs": sampled,
         "first_loss": losses_seen[0] if losses_seen else None,
         "last_loss": losses_seen[-1] if losses_seen else None,
         "log_history": history,
