@@ -39,9 +39,14 @@ that default (``ensf+ens``: the ensemble of the two runs, their probabilities av
 (``heads2%frozen``, ``%concat``, ``%layers``); ``selfpairs``: ``--self-pairs`` on the default;
 ``headc1``: ``{"model.fewshot.head_c": 1}``; seeds 14-17 of ``freezeemb`` and ``setfit`` ran later, with
 ``'{}'`` (the default by then) and ``--setfit``, and so did ``freezeemb`` at trec-6 and movie-reviews K = 8
-(``'{}'`` with ``model.fewshot.pairs: draw`` the default); ``sfpairs``: ``--setfit-pairs`` (SetFit's own pair
-list); ``cover``: ``{"model.fewshot.pairs": "cover"}`` (the same sampling in classifine's code; at trec-50
-K = 8, it and ``freezeemb`` add ``"data.min_examples_per_class": 2``, since one class has a single question);
+(``'{}'`` with ``model.fewshot.pairs: draw`` the default; every row before ``cover`` sampled pairs so: add
+``"model.fewshot.pairs": "draw"`` to reproduce one now that the default is ``auto``); ``sfpairs``:
+``--setfit-pairs`` (SetFit's own pair list); ``cover``: ``{"model.fewshot.pairs": "cover"}`` (the same
+sampling in classifine's code; at trec-50 K = 8, it and ``freezeemb`` add
+``"data.min_examples_per_class": 2``, since one class has a single question);
+``ng128`` / ``ng128cover``: ``{"model.max_length": 128, "model.long_text": "truncate"}`` without / with
+``"model.fewshot.pairs": "cover"`` at 20newsgroups K = 4 (20 classes; ``draw`` was then the default: ``ng128``
+is ``draw``), the texts cut to 128 tokens and K = 4 so that a run takes minutes, not hours;
 ``setfit`` at trec-6 K = 8 ran on the machine ``pairfix`` ran on, so their seconds compare).
 """
 
@@ -159,6 +164,8 @@ def main() -> None:
     if args.setfit_pairs:
         _setfit_pairs()
     raw = json.loads(args.overrides)
+    if args.self_pairs or args.setfit_pairs:  # both replace the draw sampler: make it the one that runs
+        raw = {"model.fewshot.pairs": "draw"} | raw
     for name in args.datasets:
         full = read_dataset(f"{name}:train")
         for k in args.k:
@@ -255,7 +262,7 @@ def _setfit_pairs() -> None:
     positive pairs in that order until there are as many as negative ones: each negative pair appears
     exactly once and each positive pair equally often. ``balanced_pairs`` draws partners at random per
     anchor instead. The list is cut or cycled to the run's ``n_pairs``. It replaces the ``draw``
-    sampler, so it applies with ``model.fewshot.pairs: draw`` (the default).
+    sampler, so the script sets ``model.fewshot.pairs: draw`` with it (the default when its rows ran).
     """
     import itertools
 

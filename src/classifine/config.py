@@ -98,10 +98,11 @@ class FewshotConfig(_Section):
     pretrained during contrastive training - about half of a small encoder's weights, so training is
     faster; measured neutral on accuracy.
     ``pairs``: how the contrastive pairs are sampled - ``draw`` (every text anchors a same-class and an
-    other-class pair in turn, a random partner each time) or ``cover`` (SetFit's sampling: every pair of
+    other-class pair in turn, a random partner each time), ``cover`` (SetFit's sampling: every pair of
     texts, a text with itself included, once in a seeded shuffle before any twice; the positive pairs
-    cycled to as many as the negative ones). It gained with many classes and lost with two on held-out
-    training rows, so ``draw`` stays the default; worth a try with many classes (docs/training.md).
+    cycled to as many as the negative ones) or ``auto``: ``cover`` for single-label data of three
+    classes or more, ``draw`` otherwise (on held-out training rows covering gained with 6, 20 and 50
+    classes and lost with two; docs/training.md). The run records which one it used.
     """
 
     loss: Literal["cosine", "cosent", "batch_all"] = "cosine"
@@ -112,7 +113,7 @@ class FewshotConfig(_Section):
     max_per_class: int = Field(64, ge=1)
     encoder_rows: Literal["auto", "train", "all"] = "auto"
     freeze_embeddings: bool = True
-    pairs: Literal["cover", "draw"] = "draw"
+    pairs: Literal["auto", "cover", "draw"] = "auto"
 
 
 class ModelConfig(_Section):

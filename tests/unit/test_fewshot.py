@@ -397,9 +397,15 @@ def test_covering_pairs_read_every_pair_before_any_twice() -> None:
     assert covering_pairs(["a", "b"], np.array([0, 0]), 4, multi_label=False, seed=0)["label"] == [1.0] * 4
     # more pairs than a run reads: drawn instead (hardly any would repeat); what ran is what is recorded
     n = next(n for n in range(2, 10_000) if n * (n + 1) // 2 > MAX_COVERED_PAIRS)
-    assert [pair_sampling("cover", n - 1), pair_sampling("cover", n), pair_sampling("draw", 96)] == [
+    single = {"classes": 6, "multi_label": False}
+    assert [pair_sampling(w, m, **single) for w, m in [("cover", n - 1), ("cover", n), ("draw", 96)]] == [
         "cover", "draw", "draw"
     ]  # fmt: skip
+    # auto: covers three classes or more (single-label), draws with two and for multi-label data
+    auto = [
+        pair_sampling("auto", 96, classes=c, multi_label=ml) for c, ml in [(3, False), (2, False), (6, True)]
+    ]
+    assert auto + [pair_sampling("auto", n, **single)] == ["cover", "draw", "draw", "draw"]
 
 
 def test_balanced_pairs_alternate_true_positives_and_negatives() -> None:

@@ -57,7 +57,7 @@ class FewshotSettings:
     head_c: float | None  # None: cross-validated on the training rows (method head)
     rows: str  # what the encoder trains on: train, or all (train + validation)
     freeze_embeddings: bool  # the encoder's embedding layer stays as pretrained (contrastive training)
-    pairs: str  # cover | draw: how contrastive pairs are sampled
+    pairs: str  # auto | cover | draw: how contrastive pairs are sampled (auto: see pair_sampling)
 
     def describe(self) -> dict[str, object]:
         return {"loss": self.loss, "steps": self.steps, "batch_size": self.batch_size, "head_c": self.head_c,
