@@ -36,6 +36,7 @@ def test_eight_questions_per_class_beat_tfidf_with_the_default(tmp_path: Path) -
     assert "fixed schedule" in info["selection"]  # 5 validation rows choose nothing
     fewshot = result.metrics["fewshot"]
     assert fewshot["contrastive_loss"] == "cosine" and fewshot["contrastive_steps"] == 200  # the step floor
+    assert fewshot["contrastive_pairs"] == "cover"  # pairs: auto covers with six classes
     assert fewshot["last_loss"] < fewshot["first_loss"]
     # 5 validation rows choose nothing: the encoder trains on all 48; the TF-IDF check is cross-validated
     assert fewshot["encoder_trained_on"] == "train+validation"

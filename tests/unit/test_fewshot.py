@@ -397,15 +397,23 @@ def test_covering_pairs_read_every_pair_before_any_twice() -> None:
     assert covering_pairs(["a", "b"], np.array([0, 0]), 4, multi_label=False, seed=0)["label"] == [1.0] * 4
     # more pairs than a run reads: drawn instead (hardly any would repeat); what ran is what is recorded
     n = next(n for n in range(2, 10_000) if n * (n + 1) // 2 > MAX_COVERED_PAIRS)
-    single = {"classes": 6, "multi_label": False}
-    assert [pair_sampling(w, m, **single) for w, m in [("cover", n - 1), ("cover", n), ("draw", 96)]] == [
+    assert [pair_sampling("cover", n - 1), pair_sampling("cover", n), pair_sampling("draw", 96)] == [
         "cover", "draw", "draw"
     ]  # fmt: skip
-    # auto: covers three classes or more (single-label), draws with two and for multi-label data
-    auto = [
-        pair_sampling("auto", 96, classes=c, multi_label=ml) for c, ml in [(3, False), (2, False), (6, True)]
-    ]
-    assert auto + [pair_sampling("auto", n, **single)] == ["cover", "draw", "draw", "draw"]
+
+
+def test_auto_pairs_cover_three_classes_or_more_and_draw_otherwise() -> None:
+    from classifine.data.dataset import Dataset, LabelSet
+    from classifine.training.schedule import fewshot_pairs, fewshot_settings
+
+    names = LabelSet(("a", "b", "c"))
+    three = Dataset([f"t{i}" for i in range(12)], [(names.names[i % 3],) for i in range(12)], names)
+    two = Dataset([t for t, (y,) in three if y != "c"], [row for row in three.labels if row != ("c",)], names)
+    got = [fewshot_pairs("auto", ds) for ds in (three, two, toy_multilabel_splits().train)]
+    assert got == ["cover", "draw", "draw"]  # a declared label with no rows is not a class to pair
+    assert [fewshot_pairs(wanted, two) for wanted in ("cover", "draw")] == ["cover", "draw"]  # as set
+    fewshot = fewshot_settings(config_from_dict({}), "fewshot", three)
+    assert fewshot is not None and fewshot.pairs == "cover"  # the plan carries the decision
 
 
 def test_balanced_pairs_alternate_true_positives_and_negatives() -> None:

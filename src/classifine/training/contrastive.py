@@ -16,7 +16,7 @@ pooling, L2 normalisation - exactly the embedding the served
 
 The pairs of ``cosine`` and ``cosent`` are drawn (``model.fewshot.pairs: draw``, :func:`balanced_pairs`) or
 go through every pair in turn as SetFit's do (``cover``, :func:`covering_pairs`); ``auto`` (the default)
-covers single-label data of three classes or more (:func:`pair_sampling`).
+covers single-label data of three classes or more (:func:`~classifine.training.schedule.fewshot_pairs`).
 
 Example:
     >>> encoder, tokenizer, summary = train_contrastive(splits.train, plan, work)
@@ -128,25 +128,18 @@ def balanced_pairs(
 
 #: Above this many pairs of texts (about 2,800 texts) ``pairs: cover`` draws instead (:func:`pair_sampling`).
 MAX_COVERED_PAIRS = 4_000_000
-#: ``pairs: auto`` covers from this many classes up (single-label); with fewer it draws.
-AUTO_COVER_MIN_CLASSES = 3
 
 
-def pair_sampling(wanted: str, n: int, *, classes: int, multi_label: bool) -> str:
-    """The pair sampling a run of ``n`` texts in ``classes`` classes uses.
-
-    ``auto`` covers single-label runs of :data:`AUTO_COVER_MIN_CLASSES` classes or more and draws
-    otherwise: on held-out training rows covering gained with 6, 20 and 50 classes and lost with two
-    (docs/training.md), and multi-label runs were not measured, so they keep drawing. ``cover`` draws
-    above :data:`MAX_COVERED_PAIRS` pairs (a run then reads far fewer pairs than there are, so random
-    draws repeat hardly any, and listing every pair would cost memory for nothing).
+def pair_sampling(wanted: str, n: int) -> str:
+    """The pair sampling a run of ``n`` texts uses: ``wanted`` (``cover`` or ``draw``, ``auto`` resolved
+    by :func:`~classifine.training.schedule.fewshot_pairs`), except that ``cover`` draws above
+    :data:`MAX_COVERED_PAIRS` pairs (a run then reads far fewer pairs than there are, so random draws
+    repeat hardly any, and listing every pair would cost memory for nothing).
 
     Example:
-        >>> [pair_sampling("auto", 96, classes=c, multi_label=False) for c in (6, 2)]
-        ['cover', 'draw']
+        >>> pair_sampling("cover", 96), pair_sampling("cover", 3000)
+        ('cover', 'draw')
     """
-    if wanted == "auto":
-        wanted = "cover" if classes >= AUTO_COVER_MIN_CLASSES and not multi_label else "draw"
     if wanted == "cover" and n * (n + 1) // 2 > MAX_COVERED_PAIRS:
         logger.info("contrastive pairs: drawn, not covered (%d texts give more pairs than a run reads)", n)
         return "draw"
@@ -211,8 +204,7 @@ def _dataset_and_loss(
         logger.info(
             "contrastive loss: cosine pairs (batch_all needs single-label data and two classes of 2+ texts)"
         )
-    classes = len(np.unique(y)) if not train.multi_label else y.shape[1]
-    sampled = pair_sampling(sampling, len(train), classes=classes, multi_label=train.multi_label)
+    sampled = pair_sampling(sampling, len(train))
     sample = covering_pairs if sampled == "cover" else balanced_pairs
     pairs = HFDataset.from_dict(
         sample(train.texts, y, steps * batch, multi_label=train.multi_label, seed=seed)

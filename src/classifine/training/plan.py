@@ -363,6 +363,10 @@ def _with_resolved_config(plan: TrainPlan, splits: DatasetSplits) -> TrainPlan:
         auto = plan.fewshot if plan.method == "fewshot" else fewshot_settings(plan.config, "fewshot", trained)
         assert auto is not None
         cfg.model.fewshot.passes = round(auto.steps * cfg.train.batch_size / max(len(trained), 1), 3) or 1.0
+    if cfg.model.fewshot.pairs == "auto":  # what the method decided, or what fewshot would (unused)
+        decided = plan.fewshot or fewshot_settings(plan.config, "fewshot", encoder_train(splits, rows))
+        assert decided is not None
+        cfg.model.fewshot.pairs = decided.pairs  # type: ignore[assignment]
     if plan.fewshot is not None and plan.fewshot.head_c is not None:
         cfg.model.fewshot.head_c = plan.fewshot.head_c
     elif plan.fewshot is None and cfg.model.fewshot.head_c == "auto":
