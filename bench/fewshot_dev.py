@@ -47,6 +47,8 @@ sampling in classifine's code; at trec-50 K = 8, it and ``freezeemb`` add
 ``ng128`` / ``ng128cover``: ``{"model.max_length": 128, "model.long_text": "truncate"}`` without / with
 ``"model.fewshot.pairs": "cover"`` at 20newsgroups K = 4 (20 classes; ``draw`` was then the default: ``ng128``
 is ``draw``), the texts cut to 128 tokens and K = 4 so that a run takes minutes, not hours;
+``draw``: ``{"model.fewshot.pairs": "draw"}`` (the sampling before ``auto``), beside ``cover`` at trec-6
+K = 32;
 ``setfit`` at trec-6 K = 8 ran on the machine ``pairfix`` ran on, so their seconds compare).
 """
 
