@@ -375,7 +375,7 @@ def test_auto_contrastive_steps_follow_setfits_pair_count() -> None:
 
 
 def test_covering_pairs_read_every_pair_before_any_twice() -> None:
-    from classifine.training.contrastive import MAX_COVERED_PAIRS, covering_pairs, pair_sampling
+    from classifine.training.contrastive import covering_pairs
 
     y = np.repeat(np.arange(6), 16)  # trec-6 at K = 16: SetFit's 816 positive and 3,840 negative pairs
     texts = [f"t{i}" for i in range(96)]
@@ -395,16 +395,11 @@ def test_covering_pairs_read_every_pair_before_any_twice() -> None:
     shared = {("a", "b"), ("b", "c"), ("a", "a"), ("b", "b"), ("c", "c"), ("d", "d")}
     assert all(((a, b) in shared) == (lab == 1.0) for a, b, lab in zip(*m.values(), strict=True))
     assert covering_pairs(["a", "b"], np.array([0, 0]), 4, multi_label=False, seed=0)["label"] == [1.0] * 4
-    # more pairs than a run reads: drawn instead (hardly any would repeat); what ran is what is recorded
-    n = next(n for n in range(2, 10_000) if n * (n + 1) // 2 > MAX_COVERED_PAIRS)
-    assert [pair_sampling("cover", n - 1), pair_sampling("cover", n), pair_sampling("draw", 96)] == [
-        "cover", "draw", "draw"
-    ]  # fmt: skip
 
 
 def test_auto_pairs_cover_three_classes_or_more_and_draw_otherwise() -> None:
     from classifine.data.dataset import Dataset, LabelSet
-    from classifine.training.schedule import fewshot_pairs, fewshot_settings
+    from classifine.training.schedule import MAX_COVERED_PAIRS, fewshot_pairs, fewshot_settings
 
     names = LabelSet(("a", "b", "c"))
     three = Dataset([f"t{i}" for i in range(12)], [(names.names[i % 3],) for i in range(12)], names)
@@ -414,6 +409,13 @@ def test_auto_pairs_cover_three_classes_or_more_and_draw_otherwise() -> None:
     assert [fewshot_pairs(wanted, two) for wanted in ("cover", "draw")] == ["cover", "draw"]  # as set
     fewshot = fewshot_settings(config_from_dict({}), "fewshot", three)
     assert fewshot is not None and fewshot.pairs == "cover"  # the plan carries the decision
+    # more pairs than a run reads: drawn instead (hardly any would repeat), and the plan says so
+    n = next(n for n in range(2, 10_000) if n * (n + 1) // 2 > MAX_COVERED_PAIRS)
+    size = [
+        Dataset([f"t{i}" for i in range(m)], [(names.names[i % 3],) for i in range(m)], names)
+        for m in (n - 1, n)
+    ]
+    assert [fewshot_pairs(wanted, ds) for wanted in ("cover", "auto") for ds in size] == ["cover", "draw"] * 2
 
 
 def test_balanced_pairs_alternate_true_positives_and_negatives() -> None:

@@ -16,7 +16,8 @@ pooling, L2 normalisation - exactly the embedding the served
 
 The pairs of ``cosine`` and ``cosent`` are drawn (``model.fewshot.pairs: draw``, :func:`balanced_pairs`) or
 go through every pair in turn as SetFit's do (``cover``, :func:`covering_pairs`); ``auto`` (the default)
-covers single-label data of three classes or more (:func:`~classifine.training.schedule.fewshot_pairs`).
+covers single-label data of three classes or more (:func:`~classifine.training.schedule.fewshot_pairs`
+decides, with the plan).
 
 Example:
     >>> encoder, tokenizer, summary = train_contrastive(splits.train, plan, work)
@@ -126,26 +127,6 @@ def balanced_pairs(
     return out
 
 
-#: Above this many pairs of texts (about 2,800 texts) ``pairs: cover`` draws instead (:func:`pair_sampling`).
-MAX_COVERED_PAIRS = 4_000_000
-
-
-def pair_sampling(wanted: str, n: int) -> str:
-    """The pair sampling a run of ``n`` texts uses: ``wanted`` (``cover`` or ``draw``, ``auto`` resolved
-    by :func:`~classifine.training.schedule.fewshot_pairs`), except that ``cover`` draws above
-    :data:`MAX_COVERED_PAIRS` pairs (a run then reads far fewer pairs than there are, so random draws
-    repeat hardly any, and listing every pair would cost memory for nothing).
-
-    Example:
-        >>> pair_sampling("cover", 96), pair_sampling("cover", 3000)
-        ('cover', 'draw')
-    """
-    if wanted == "cover" and n * (n + 1) // 2 > MAX_COVERED_PAIRS:
-        logger.info("contrastive pairs: drawn, not covered (%d texts give more pairs than a run reads)", n)
-        return "draw"
-    return wanted
-
-
 def covering_pairs(
     texts: Sequence[str], y: np.ndarray, n_pairs: int, *, multi_label: bool, seed: int
 ) -> dict[str, list[Any]]:
@@ -191,27 +172,26 @@ def _groupable(y: np.ndarray) -> bool:
 
 def _dataset_and_loss(
     model: Any, train: Dataset, loss_name: str, steps: int, batch: int, seed: int, sampling: str
-) -> tuple[Any, Any, str, str | None]:
-    """The training data, the loss, the loss used and the pair sampling used (None: no pairs)."""
+) -> tuple[Any, Any, str]:
+    """The training data, the loss and the loss used (``batch_all`` falls back to cosine pairs)."""
     from datasets import Dataset as HFDataset
     from sentence_transformers.sentence_transformer import losses
 
     y = train.y()
     if loss_name == "batch_all" and not train.multi_label and _groupable(y):
         data = HFDataset.from_dict({"sentence": list(train.texts), "label": y.tolist()})
-        return data, losses.BatchAllTripletLoss(model), "batch_all", None
+        return data, losses.BatchAllTripletLoss(model), "batch_all"
     if loss_name == "batch_all":
         logger.info(
             "contrastive loss: cosine pairs (batch_all needs single-label data and two classes of 2+ texts)"
         )
-    sampled = pair_sampling(sampling, len(train))
-    sample = covering_pairs if sampled == "cover" else balanced_pairs
+    sample = covering_pairs if sampling == "cover" else balanced_pairs
     pairs = HFDataset.from_dict(
         sample(train.texts, y, steps * batch, multi_label=train.multi_label, seed=seed)
     )
     if loss_name == "cosent":
-        return pairs, losses.CoSENTLoss(model), "cosent", sampled
-    return pairs, losses.CosineSimilarityLoss(model), "cosine", sampled  # batch_all falls back to pairs
+        return pairs, losses.CoSENTLoss(model), "cosent"
+    return pairs, losses.CosineSimilarityLoss(model), "cosine"
 
 
 def _deadline(at: float) -> Any:
@@ -262,7 +242,12 @@ def train_contrastive(
         model = sentence_encoder(plan.spec.source, plan.max_length)
     frozen = freeze_embeddings(model[0].auto_model) if fs.freeze_embeddings else 0
     batch = max(4, fs.batch_size + fs.batch_size % 2)  # class-grouped batches need an even size >= 4
-    data, loss, used, sampled = _dataset_and_loss(model, train, fs.loss, fs.steps, batch, plan.seed, fs.pairs)
+    data, loss, used = _dataset_and_loss(model, train, fs.loss, fs.steps, batch, plan.seed, fs.pairs)
+    sampled = None if used == "batch_all" else fs.pairs
+    if sampled == "draw" and plan.config.model.fewshot.pairs == "cover":
+        logger.info(
+            "contrastive pairs: drawn, not covered (%d texts give more pairs than a run reads)", len(train)
+        )
     args = SentenceTransformerTrainingArguments(
         output_dir=str(work),
         max_steps=fs.steps,

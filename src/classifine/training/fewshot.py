@@ -316,8 +316,6 @@ def _write(
 ) -> None:
     resolved = resolved_for_run(plan, run_dir, summary)
     resolved.model.fewshot.head_c = float(summary["fewshot"]["head_c"])
-    if summary["fewshot"]["contrastive_pairs"] is not None:  # what ran: cover draws above its limit
-        resolved.model.fewshot.pairs = summary["fewshot"]["contrastive_pairs"]
     embedding = {
         "pooling": POOLING,
         "normalize": True,

@@ -358,15 +358,12 @@ def _with_resolved_config(plan: TrainPlan, splits: DatasetSplits) -> TrainPlan:
         else encoder_rows(plan.config, "fewshot", splits, plan.selection.on_validation)
     )
     cfg.model.fewshot.encoder_rows = rows  # type: ignore[assignment]
+    trained = encoder_train(splits, rows)
+    would = plan.fewshot if plan.method == "fewshot" else fewshot_settings(plan.config, "fewshot", trained)
+    assert would is not None  # what fewshot does on these rows (unused by other methods)
     if cfg.model.fewshot.passes == "auto":  # written as passes over the rows trained on (see max_steps)
-        trained = encoder_train(splits, rows)
-        auto = plan.fewshot if plan.method == "fewshot" else fewshot_settings(plan.config, "fewshot", trained)
-        assert auto is not None
-        cfg.model.fewshot.passes = round(auto.steps * cfg.train.batch_size / max(len(trained), 1), 3) or 1.0
-    if cfg.model.fewshot.pairs == "auto":  # what the method decided, or what fewshot would (unused)
-        decided = plan.fewshot or fewshot_settings(plan.config, "fewshot", encoder_train(splits, rows))
-        assert decided is not None
-        cfg.model.fewshot.pairs = decided.pairs  # type: ignore[assignment]
+        cfg.model.fewshot.passes = round(would.steps * cfg.train.batch_size / max(len(trained), 1), 3) or 1.0
+    cfg.model.fewshot.pairs = would.pairs  # type: ignore[assignment]  # auto decided; cover drawn when too many
     if plan.fewshot is not None and plan.fewshot.head_c is not None:
         cfg.model.fewshot.head_c = plan.fewshot.head_c
     elif plan.fewshot is None and cfg.model.fewshot.head_c == "auto":

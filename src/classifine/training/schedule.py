@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,7 +58,7 @@ class FewshotSettings:
     head_c: float | None  # None: cross-validated on the training rows (method head)
     rows: str  # what the encoder trains on: train, or all (train + validation)
     freeze_embeddings: bool  # the encoder's embedding layer stays as pretrained (contrastive training)
-    pairs: str  # cover | draw: how contrastive pairs are sampled (auto resolved: fewshot_pairs)
+    pairs: str  # cover | draw: how contrastive pairs are sampled (fewshot_pairs)
 
     def describe(self) -> dict[str, object]:
         return {"loss": self.loss, "steps": self.steps, "batch_size": self.batch_size, "head_c": self.head_c,
@@ -132,29 +133,42 @@ def pair_counts(train: Dataset) -> tuple[int, int]:
         (168, 960)
     """
     n = len(train)
-    positive = int(same_class(train.y(), train.multi_label).sum()) // 2
+    if (
+        train.multi_label
+    ):  # counted by label set, not over an n x n matrix (a large LoRA run resolves this too)
+        groups = list(Counter(frozenset(row) for row in train.labels).items())
+        positive = sum(c * (c - 1) // 2 for labels, c in groups if labels)
+        positive += sum(ca * cb for i, (a, ca) in enumerate(groups) for b, cb in groups[i + 1 :] if a & b)
+    else:
+        counts = np.bincount(train.y()).astype(np.int64)
+        positive = int((counts * (counts - 1) // 2).sum())
     return positive, n * (n - 1) // 2 - positive
 
 
 #: ``model.fewshot.pairs: auto`` covers single-label data of this many classes or more; it draws otherwise.
 AUTO_COVER_MIN_CLASSES = 3
+#: Above this many pairs of texts (about 2,800 texts) ``cover`` draws instead: a run then reads far fewer
+#: pairs than there are, so random draws repeat hardly any, and listing every pair would cost memory.
+MAX_COVERED_PAIRS = 4_000_000
 
 
 def fewshot_pairs(wanted: str, train: Dataset) -> str:
-    """The contrastive pair sampling for ``train``: ``wanted``, with ``auto`` resolved.
+    """The contrastive pair sampling that training on ``train`` uses (``cover`` or ``draw``).
 
-    ``auto`` covers (``cover``) single-label data of :data:`AUTO_COVER_MIN_CLASSES` classes or more
-    and draws (``draw``) otherwise: on held-out training rows covering gained with 6, 20 and 50
-    classes and lost with two (docs/training.md); multi-label data was not measured, so it draws.
+    ``auto`` covers single-label data of :data:`AUTO_COVER_MIN_CLASSES` classes or more and draws
+    otherwise: on held-out training rows covering gained with 6, 20 and 50 classes and lost with two
+    (docs/training.md); multi-label data was not measured, so it draws. ``cover`` draws above
+    :data:`MAX_COVERED_PAIRS` pairs.
 
     Example:
         >>> fewshot_pairs("auto", k_per_class(trec6, 8)), fewshot_pairs("auto", k_per_class(reviews, 8))
         ('cover', 'draw')
     """
-    if wanted != "auto":
-        return wanted
-    classes = int((np.bincount(train.y()) > 0).sum()) if not train.multi_label else 0
-    return "cover" if classes >= AUTO_COVER_MIN_CLASSES else "draw"
+    if wanted == "auto":
+        classes = int((np.bincount(train.y()) > 0).sum()) if not train.multi_label else 0
+        wanted = "cover" if classes >= AUTO_COVER_MIN_CLASSES else "draw"
+    n = len(train)
+    return "draw" if wanted == "cover" and n * (n + 1) // 2 > MAX_COVERED_PAIRS else wanted
 
 
 def encoder_rows(cfg: Config, method: str, splits: DatasetSplits, on_validation: bool) -> str:
