@@ -260,16 +260,14 @@ if FEWSHOT_NOTES.is_file():
     import sys
 
     sys.path.insert(0, str(ROOT / "bench"))
-    from fewshot import _summary as fewshot_summary
     from fewshot import table as fewshot_table
 
-    fewshot = json.loads((R / "fewshot.json").read_text())
-    notes = FEWSHOT_NOTES.read_text().replace("<!-- fewshot-table -->", fewshot_table(fewshot["summary"]))
-    if (R / "fewshot_more_seeds.json").is_file():  # more seeds for some cells: those cells on every seed
-        extra = json.loads((R / "fewshot_more_seeds.json").read_text())["cells"]
-        cells = {(c["dataset"], c["k"]) for c in extra}
-        extra += [c for c in fewshot["cells"] if (c["dataset"], c["k"]) in cells]
-        notes = notes.replace("<!-- fewshot-more-seeds -->", fewshot_table(fewshot_summary(extra)))
+    notes = FEWSHOT_NOTES.read_text()
+    # each results file fills its placeholder: <!-- fewshot-table -->, <!-- fewshot-more-seeds-table -->
+    for name in ("fewshot", "fewshot_more_seeds"):
+        if (R / f"{name}.json").is_file():
+            summary = json.loads((R / f"{name}.json").read_text())["summary"]
+            notes = notes.replace(f"<!-- {name.replace('_', '-')}-table -->", fewshot_table(summary))
     doc += "\n" + notes
 if (R / "serve.json").is_file():
     doc += serving_section(json.loads((R / "serve.json").read_text()))

@@ -103,6 +103,10 @@ class FewshotConfig(_Section):
     cycled to as many as the negative ones) or ``auto``: ``cover`` for single-label data of three
     classes or more, ``draw`` otherwise (on held-out training rows covering gained with 6, 20 and 50
     classes and lost with two; docs/training.md). The run records which one it used.
+    ``names_as_texts``: train on each class's name as one more text of that class (``fewshot`` only):
+    ``true``, ``false`` or ``auto`` - when the pretrained encoder's nearest-name labelling of the
+    labelled texts agrees with their labels (Cohen's kappa at least 0.2; single-label data). The run
+    records what it decided (``metrics.json``: ``fewshot.names_as_texts``).
     """
 
     loss: Literal["cosine", "cosent", "batch_all"] = "cosine"
@@ -114,6 +118,7 @@ class FewshotConfig(_Section):
     encoder_rows: Literal["auto", "train", "all"] = "auto"
     freeze_embeddings: bool = True
     pairs: Literal["auto", "cover", "draw"] = "auto"
+    names_as_texts: Literal["auto"] | bool = "auto"
 
 
 class ModelConfig(_Section):

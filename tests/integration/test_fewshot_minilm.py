@@ -8,14 +8,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 
 import classifine
-from classifine.data.dataset import Dataset
+from classifine.config import config_from_dict
+from classifine.data.dataset import Dataset, DatasetSplits
+from classifine.data.labels import LabelSet
 from classifine.data.loading import read_dataset
 from classifine.data.sample import k_per_class, subsample
+from classifine.models.build import load_tokenizer
+from classifine.training.contrastive import sentence_encoder
+from classifine.training.fewshot import _blank
+from classifine.training.names_as_texts import MIN_KAPPA, decide_names_as_texts
+from classifine.training.plan import make_plan
 
 pytestmark = pytest.mark.integration
 
@@ -37,6 +45,8 @@ def test_eight_questions_per_class_beat_tfidf_with_the_default(tmp_path: Path) -
     fewshot = result.metrics["fewshot"]
     assert fewshot["contrastive_loss"] == "cosine" and fewshot["contrastive_steps"] == 200  # the step floor
     assert fewshot["contrastive_pairs"] == "cover"  # pairs: auto covers with six classes
+    names = fewshot["names_as_texts"]  # ABBR, DESC, ...: codes that say little about their questions
+    assert names["setting"] == "auto" and not names["used"] and names["kappa"] < MIN_KAPPA
     assert fewshot["last_loss"] < fewshot["first_loss"]
     # 5 validation rows choose nothing: the encoder trains on all 48; the TF-IDF check is cross-validated
     assert fewshot["encoder_trained_on"] == "train+validation"
@@ -56,3 +66,32 @@ def test_eight_questions_per_class_beat_tfidf_with_the_default(tmp_path: Path) -
     meta = json.loads((result.run_dir / "model" / "classifine.json").read_text())
     assert meta["method"] == "fewshot" and meta["embedding"]["head"] == "head.safetensors"
     assert result.classifier.predict(["How far away is the moon?"])[0].label == "NUM"
+
+
+def _plan(rows: Dataset) -> Any:
+    """The default plan for training on ``rows`` (the packaged MiniLM)."""
+    return make_plan(config_from_dict({"train": {"threads": 2}}), DatasetSplits(rows, rows.subset([]), rows))
+
+
+def test_label_names_are_trained_on_when_they_say_what_a_class_is() -> None:
+    rows = k_per_class(read_dataset("movie-reviews:train"), 8, seed=0)  # 'negative' / 'positive'
+    plan = _plan(rows)
+    encoder = _blank(sentence_encoder(plan.spec.source, plan.max_length)[0].auto_model, plan)
+    tokenizer = load_tokenizer(plan.spec.source, False)
+    sentiment = decide_names_as_texts("auto", rows, encoder, tokenizer, plan)
+    assert sentiment.used and sentiment.kappa is not None and sentiment.kappa >= MIN_KAPPA, sentiment
+    added = sentiment.added_to(rows)
+    assert added.texts[len(rows) :] == ["negative", "positive"] and added.texts[: len(rows)] == rows.texts
+    assert added.labels[len(rows) :] == [("negative",), ("positive",)]
+    assert not decide_names_as_texts(False, rows, encoder, tokenizer, plan).used
+
+    # 32 reviews a class under names that say nothing: they agree with the labels by chance only
+    more = k_per_class(read_dataset("movie-reviews:train"), 32, seed=0)
+    codes = Dataset(more.texts, [("a",) if y == ("positive",) else ("b",) for y in more.labels],
+                    LabelSet(("a", "b")))  # fmt: skip
+    plan = _plan(codes)
+    coded = decide_names_as_texts("auto", codes, encoder, tokenizer, plan)
+    assert not coded.used and coded.kappa is not None and coded.kappa < MIN_KAPPA, coded
+    assert coded.added_to(codes) is codes
+    forced = decide_names_as_texts(True, codes, encoder, tokenizer, plan)
+    assert forced.used and forced.added_to(codes).texts[len(codes) :] == ["a", "b"]

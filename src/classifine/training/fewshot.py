@@ -52,11 +52,14 @@ from classifine.training.hybrid import (
     cross_validated_check,
     decide,
 )
+from classifine.training.names_as_texts import NamesAsTexts, decide_names_as_texts
 from classifine.training.plan import TrainPlan, encoder_train
 from classifine.training.runs import work_dir_for
 from classifine.training.schedule import HEAD_C_GRID
 
 logger = logging.getLogger(__name__)
+
+NO_NAMES_AS_TEXTS = NamesAsTexts("false", False, None, "only fewshot trains on label names")
 
 
 class _Embedded:
@@ -132,6 +135,15 @@ def _cross_validated_check(rows: Dataset, plan: TrainPlan, encoder: Any) -> dict
     check = cross_validated_check(metric, max(head_scores.values()), max(tfidf_scores), len(rows), len(folds))
     logger.info("%s", describe_cross_validated(check))
     return check
+
+
+def _names_as_texts(rows: Dataset, plan: TrainPlan, encoder: Any) -> NamesAsTexts:
+    """Whether the run trains on its label names as texts (``model.fewshot.names_as_texts``)."""
+    from classifine.models.build import load_tokenizer
+
+    setting = plan.config.model.fewshot.names_as_texts
+    tokenizer = load_tokenizer(plan.spec.source, False) if setting == "auto" else None
+    return decide_names_as_texts(setting, rows, _blank(encoder, plan), tokenizer, plan)
 
 
 def _head_c(plan: TrainPlan, train: _Embedded) -> tuple[float, dict[str, float]]:
@@ -215,12 +227,15 @@ def fit_embedding(
     work = work_dir_for(run_dir)
     pooled = plan.fewshot.rows == "all"  # the encoder trains on every labelled row (schedule.encoder_rows)
     rows = encoder_train(splits, plan.fewshot.rows)
-    base, frozen_check = None, None
-    if pooled:  # only fewshot pools; the base model is loaded once, for the check and for training
+    base, frozen_check, names_as_texts = None, None, NO_NAMES_AS_TEXTS
+    if plan.method == "fewshot":  # the base model is loaded once: for the check, the label names, training
         from classifine.training.contrastive import sentence_encoder
 
         base = sentence_encoder(plan.spec.source, plan.max_length)
-        frozen_check = _cross_validated_check(rows, plan, base[0].auto_model)
+        if pooled:
+            frozen_check = _cross_validated_check(rows, plan, base[0].auto_model)
+        names_as_texts = _names_as_texts(rows, plan, base[0].auto_model)
+        rows = names_as_texts.added_to(rows)  # the encoder and the head read them; TF-IDF does not
     started = time.perf_counter()
     try:
         encoder, tokenizer, contrastive = _encoder(rows, plan, work, progress, callbacks, clock_start, base)
@@ -251,6 +266,7 @@ def fit_embedding(
     model.set_head(*head)
     summary |= _training_summary(plan, contrastive, c, cv_scores, encoder_seconds, started,
                                  pooled or held_out)  # fmt: skip
+    summary["fewshot"]["names_as_texts"] = names_as_texts.describe()
     summary["tfidf"] = tfidf.model.params if tfidf is not None else None
     _write(run_dir, model, tokenizer, plan, splits, summary, snapshot, tfidf, contrastive["log_history"])
     del model, train, val, encoder
@@ -316,6 +332,7 @@ def _write(
 ) -> None:
     resolved = resolved_for_run(plan, run_dir, summary)
     resolved.model.fewshot.head_c = float(summary["fewshot"]["head_c"])
+    resolved.model.fewshot.names_as_texts = bool(summary["fewshot"]["names_as_texts"]["used"])  # as decided
     embedding = {
         "pooling": POOLING,
         "normalize": True,

@@ -364,6 +364,8 @@ def _with_resolved_config(plan: TrainPlan, splits: DatasetSplits) -> TrainPlan:
     if cfg.model.fewshot.passes == "auto":  # written as passes over the rows trained on (see max_steps)
         cfg.model.fewshot.passes = round(would.steps * cfg.train.batch_size / max(len(trained), 1), 3) or 1.0
     cfg.model.fewshot.pairs = would.pairs  # type: ignore[assignment]  # auto decided; cover drawn when too many
+    if plan.method != "fewshot" and cfg.model.fewshot.names_as_texts == "auto":
+        cfg.model.fewshot.names_as_texts = False  # only fewshot reads them; fewshot records its decision
     if plan.fewshot is not None and plan.fewshot.head_c is not None:
         cfg.model.fewshot.head_c = plan.fewshot.head_c
     elif plan.fewshot is None and cfg.model.fewshot.head_c == "auto":
