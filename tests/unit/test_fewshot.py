@@ -441,3 +441,16 @@ def test_balanced_pairs_alternate_true_positives_and_negatives() -> None:
     # a row with no partner of the other kind anchors its own kind instead
     lone = balanced_pairs(["a", "b"], np.array([0, 0]), 4, multi_label=False, seed=0)
     assert lone["label"] == [1.0] * 4
+
+
+def test_name_agreement_is_cohens_kappa_with_its_z_against_chance() -> None:
+    from classifine.training.names_as_texts import kappa_and_z
+
+    y = np.array([0] * 8 + [1] * 8)
+    assert kappa_and_z(y, y, 2) == (1.0, 4.0)  # chance agreement 0.5, standard error sqrt(0.5 / 8) = 0.25
+    kappa, z = kappa_and_z(y, np.array([0, 0, 0, 0, 0, 0, 1, 1] + [1, 1, 1, 1, 1, 1, 1, 0]), 2)  # 13 of 16
+    assert (round(kappa, 3), round(z, 3)) == (0.625, 2.5)
+    assert kappa_and_z(y, np.zeros(16, dtype=int), 2)[0] == 0.0  # one answer for every text: no agreement
+    assert kappa_and_z(np.zeros(4, dtype=int), np.zeros(4, dtype=int), 2) == (0.0, 0.0)  # nothing to tell
+    swapped = kappa_and_z(y, 1 - y, 2)
+    assert swapped[0] == -1.0 and swapped[1] < 0  # the names the wrong way round

@@ -87,7 +87,7 @@ def kappa_and_z(y: np.ndarray, predicted: np.ndarray, n_classes: int) -> tuple[f
     """Cohen's kappa of ``predicted`` against ``y`` and its z score under independence.
 
     Example:
-        >>> kappa_and_z(np.array([0, 0, 1, 1]), np.array([0, 0, 1, 1]), 2)
+        >>> kappa_and_z(np.array([0, 0, 1, 1]), np.array([0, 0, 1, 1]), 2)  # chance agreement 0.5
         (1.0, 2.0)
     """
     n = len(y)
@@ -96,7 +96,7 @@ def kappa_and_z(y: np.ndarray, predicted: np.ndarray, n_classes: int) -> tuple[f
     if expected >= 1.0:  # one class everywhere: no agreement beyond chance to measure
         return 0.0, 0.0
     kappa = (observed - expected) / (1 - expected)
-    return kappa, kappa / np.sqrt(expected / (n * (1 - expected)))
+    return kappa, float(kappa / np.sqrt(expected / (n * (1 - expected))))
 
 
 def decide_names_as_texts(
