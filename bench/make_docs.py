@@ -263,8 +263,8 @@ if FEWSHOT_NOTES.is_file():
     from fewshot import table as fewshot_table
 
     notes = FEWSHOT_NOTES.read_text()
-    # each results file fills its placeholder: <!-- fewshot-table -->, <!-- fewshot-more-seeds-table -->
-    for name in ("fewshot", "fewshot_more_seeds"):
+    # each results file fills its placeholder: <!-- fewshot-table -->, <!-- fewshot-more-seeds-table -->, ...
+    for name in ("fewshot", "fewshot_more_seeds", "fewshot_more_seeds_names"):
         if (R / f"{name}.json").is_file():
             summary = json.loads((R / f"{name}.json").read_text())["summary"]
             notes = notes.replace(f"<!-- {name.replace('_', '-')}-table -->", fewshot_table(summary))
