@@ -107,14 +107,15 @@ def _blank(encoder: Any, plan: TrainPlan) -> EmbeddingClassifier:
     return EmbeddingClassifier(encoder, weights, np.zeros(n), labels=plan.labels)
 
 
-def _cross_validated_check(rows: Dataset, plan: TrainPlan, encoder: Any) -> dict[str, Any] | None:
+def _cross_validated_check(
+    rows: Dataset, plan: TrainPlan, encoder: EmbeddingClassifier, tokenizer: Any
+) -> dict[str, Any] | None:
     """The baseline check of an encoder that trains on every labelled row: cross-validated on them.
 
     The frozen encoder's head (``encoder``, the pretrained model the few-shot model starts from) and
     the TF-IDF model are each scored out-of-fold on the same stratified folds, at their best ``C``.
     None when a class has a single row (no folds).
     """
-    from classifine.models.build import load_tokenizer
     from classifine.models.tfidf import C_GRID, out_of_fold_proba
 
     y = rows.y()
@@ -123,7 +124,7 @@ def _cross_validated_check(rows: Dataset, plan: TrainPlan, encoder: Any) -> dict
         logger.info("baseline check: no cross-validation (a class has a single labelled row)")
         return None
     metric = plan.selection.metric if plan.selection.metric != "loss" else "macro_f1"
-    embedded = _Embedded(_blank(encoder, plan), load_tokenizer(plan.spec.source, False), rows, plan)
+    embedded = _Embedded(encoder, tokenizer, rows, plan)
     _, head_scores = cross_validated_c(
         embedded.x, embedded.doc, embedded.y,
         multi_label=plan.multi_label, grid=HEAD_C_GRID, metric=metric, seed=plan.seed, log=False,
@@ -135,15 +136,6 @@ def _cross_validated_check(rows: Dataset, plan: TrainPlan, encoder: Any) -> dict
     check = cross_validated_check(metric, max(head_scores.values()), max(tfidf_scores), len(rows), len(folds))
     logger.info("%s", describe_cross_validated(check))
     return check
-
-
-def _names_as_texts(rows: Dataset, plan: TrainPlan, encoder: Any) -> NamesAsTexts:
-    """Whether the run trains on its label names as texts (``model.fewshot.names_as_texts``)."""
-    from classifine.models.build import load_tokenizer
-
-    setting = plan.config.model.fewshot.names_as_texts
-    tokenizer = load_tokenizer(plan.spec.source, False) if setting == "auto" else None
-    return decide_names_as_texts(setting, rows, _blank(encoder, plan), tokenizer, plan)
 
 
 def _head_c(plan: TrainPlan, train: _Embedded) -> tuple[float, dict[str, float]]:
@@ -229,12 +221,15 @@ def fit_embedding(
     rows = encoder_train(splits, plan.fewshot.rows)
     base, frozen_check, names_as_texts = None, None, NO_NAMES_AS_TEXTS
     if plan.method == "fewshot":  # the base model is loaded once: for the check, the label names, training
+        from classifine.models.build import load_tokenizer
         from classifine.training.contrastive import sentence_encoder
 
         base = sentence_encoder(plan.spec.source, plan.max_length)
+        start, base_tokenizer = _blank(base[0].auto_model, plan), load_tokenizer(plan.spec.source, False)
         if pooled:
-            frozen_check = _cross_validated_check(rows, plan, base[0].auto_model)
-        names_as_texts = _names_as_texts(rows, plan, base[0].auto_model)
+            frozen_check = _cross_validated_check(rows, plan, start, base_tokenizer)
+        setting = plan.config.model.fewshot.names_as_texts
+        names_as_texts = decide_names_as_texts(setting, rows, start, base_tokenizer, plan)
         rows = names_as_texts.added_to(rows)  # the encoder and the head read them; TF-IDF does not
     started = time.perf_counter()
     try:

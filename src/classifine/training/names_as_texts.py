@@ -64,6 +64,7 @@ def name_agreement(encoder: Any, tokenizer: Any, rows: Dataset, plan: TrainPlan)
     ``encoder``: an embedding model (``embed(**inputs)``), the pretrained one the run starts from; a
     long text is scored by its windows' mean similarity to each name.
     """
+    from classifine.models.windows import pool
     from classifine.training.head import embed_texts
 
     names = list(rows.label_set.names)
@@ -74,12 +75,8 @@ def name_agreement(encoder: Any, tokenizer: Any, rows: Dataset, plan: TrainPlan)
 
     x, doc = embed(rows.texts)
     e, name_doc = embed(names)
-    by_name = np.zeros((len(names), e.shape[1]))
-    np.add.at(by_name, name_doc, e)
-    sims = np.zeros((len(rows), len(names)))
-    np.add.at(sims, doc, x @ by_name.T)
-    windows = np.bincount(doc, minlength=len(rows)).clip(min=1)[:, None]
-    nearest = (sims / windows).argmax(axis=1)
+    by_name = pool(e, name_doc, len(names), False)  # a name of several windows: their mean
+    nearest = pool(x @ by_name.T, doc, len(rows), False).argmax(axis=1)  # a text's windows: mean similarity
     return kappa_and_z(rows.y(), nearest, len(names))
 
 
