@@ -107,6 +107,9 @@ class FewshotConfig(_Section):
     ``true``, ``false`` or ``auto`` - when the pretrained encoder's nearest-name labelling of the
     labelled texts agrees with their labels (Cohen's kappa at least 0.2; single-label data). The run
     records what it decided (``metrics.json``: ``fewshot.names_as_texts``).
+    ``name_pairs``: when the names are trained on, this share of the contrastive pairs pairs a
+    labelled text with its class's name (a positive pair) or with another class's name (a negative
+    one), each text in turn; 0 leaves the names to the sampled pairs alone.
     """
 
     loss: Literal["cosine", "cosent", "batch_all"] = "cosine"
@@ -119,6 +122,7 @@ class FewshotConfig(_Section):
     freeze_embeddings: bool = True
     pairs: Literal["auto", "cover", "draw"] = "auto"
     names_as_texts: Literal["auto"] | bool = "auto"
+    name_pairs: float = Field(0.25, ge=0.0, lt=1.0)
 
 
 class ModelConfig(_Section):

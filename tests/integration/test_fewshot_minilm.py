@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import yaml
 
 import classifine
 from classifine.config import config_from_dict
@@ -47,6 +48,7 @@ def test_eight_questions_per_class_beat_tfidf_with_the_default(tmp_path: Path) -
     assert fewshot["contrastive_pairs"] == "cover"  # pairs: auto covers with six classes
     names = fewshot["names_as_texts"]  # ABBR, DESC, ...: codes that say little about their questions
     assert names["setting"] == "auto" and not names["used"] and names["kappa"] < MIN_KAPPA
+    assert fewshot["contrastive_name_pairs"] == 0  # no names among the texts: no pairs on them
     assert fewshot["last_loss"] < fewshot["first_loss"]
     # 5 validation rows choose nothing: the encoder trains on all 48; the TF-IDF check is cross-validated
     assert fewshot["encoder_trained_on"] == "train+validation"
@@ -95,3 +97,18 @@ def test_label_names_are_trained_on_when_they_say_what_a_class_is() -> None:
     assert coded.added_to(codes) is codes
     forced = decide_names_as_texts(True, codes, encoder, tokenizer, plan)
     assert forced.used and forced.added_to(codes).texts[len(codes) :] == ["a", "b"]
+
+
+def test_a_run_on_the_label_names_anchors_a_share_of_its_pairs_on_them(tmp_path: Path) -> None:
+    rows = k_per_class(read_dataset("movie-reviews:train"), 8, seed=0)
+    overrides = {"model.fewshot.names_as_texts": True, "train.max_steps": 10, "train.threads": 2}
+    result = classifine.train(_frame(rows), overrides, output_dir=tmp_path, name="names", progress=False)
+    fewshot = result.metrics["fewshot"]
+    assert fewshot["names_as_texts"]["used"] and fewshot["contrastive_steps"] == 10
+    assert fewshot["contrastive_name_pairs"] == 40  # a quarter of 10 steps of 16 pairs
+    off = classifine.train(_frame(rows), overrides | {"model.fewshot.name_pairs": 0}, output_dir=tmp_path,
+                           name="off", progress=False)  # fmt: skip
+    assert off.metrics["fewshot"]["contrastive_name_pairs"] == 0
+    assert (
+        yaml.safe_load((result.run_dir / "config.yaml").read_text())["model"]["fewshot"]["name_pairs"] == 0.25
+    )

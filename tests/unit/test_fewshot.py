@@ -443,6 +443,22 @@ def test_balanced_pairs_alternate_true_positives_and_negatives() -> None:
     assert lone["label"] == [1.0] * 4
 
 
+def test_name_pairs_anchor_every_text_on_its_name_and_another_class_name() -> None:
+    from classifine.training.contrastive import name_pairs
+
+    y = np.array([i % 3 for i in range(12)] + [0, 1, 2])  # 12 texts, then the three class names
+    texts = [f"t{i}" for i in range(12)] + ["sport", "world", "tech"]
+    pairs = name_pairs(texts, y, 3, 48, seed=0)
+    index = {t: i for i, t in enumerate(texts)}
+    got = [(index[a], index[b], lab) for a, b, lab in zip(*pairs.values(), strict=True)]
+    assert [lab for *_, lab in got] == [1.0, 0.0] * 24
+    assert all(i < 12 and j >= 12 for i, j, _ in got)  # a labelled text against a name, never name-name
+    assert all((y[j] == y[i]) == (lab == 1.0) for i, j, lab in got)  # its own name, or another class's
+    assert Counter(i for i, _, _ in got) == {i: 4 for i in range(12)}  # every text in turn, twice a pass
+    assert {j for i, j, lab in got if lab == 0.0 and y[i] == 0} == {13, 14}  # the other names are drawn
+    assert name_pairs(texts, y, 3, 48, seed=1) != pairs  # the order is seeded
+
+
 def test_name_agreement_is_cohens_kappa_with_its_z_against_chance() -> None:
     from classifine.training.names_as_texts import kappa_and_z
 

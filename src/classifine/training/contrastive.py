@@ -164,6 +164,37 @@ def covering_pairs(
     return out
 
 
+def name_pairs(
+    texts: Sequence[str], y: np.ndarray, names: int, n_pairs: int, seed: int
+) -> dict[str, list[Any]]:
+    """``n_pairs`` pairs anchoring the labelled texts on the label names: its own, then another class's.
+
+    The last ``names`` texts are the class names, one per class in label order (what
+    ``names_as_texts`` appends). Each labelled text in a seeded shuffle anchors, in turn, a positive
+    pair with its class's name and a negative pair with the name of a class drawn from the others.
+    Single-label.
+
+    Example:
+        >>> texts, y = ["fine", "dull", "negative", "positive"], np.array([1, 0, 0, 1])
+        >>> name_pairs(texts, y, 2, 4, seed=0)["label"]
+        [1.0, 0.0, 1.0, 0.0]
+    """
+    rng = random.Random(seed + 7)
+    first = len(texts) - names
+    anchors = list(range(first))
+    rng.shuffle(anchors)
+    classes = list(range(names))
+    out: dict[str, list[Any]] = {"sentence1": [], "sentence2": [], "label": []}
+    for k in range(n_pairs):
+        i = anchors[(k // 2) % len(anchors)]
+        own = int(y[i])
+        partner = own if k % 2 == 0 else rng.choice([c for c in classes if c != own])
+        out["sentence1"].append(texts[i])
+        out["sentence2"].append(texts[first + partner])
+        out["label"].append(1.0 if k % 2 == 0 else 0.0)
+    return out
+
+
 def _groupable(y: np.ndarray) -> bool:
     """Whether class-grouped batches can be formed: two classes with at least two texts each."""
     counts = np.bincount(np.asarray(y, dtype=np.int64))
@@ -171,9 +202,19 @@ def _groupable(y: np.ndarray) -> bool:
 
 
 def _dataset_and_loss(
-    model: Any, train: Dataset, loss_name: str, steps: int, batch: int, seed: int, sampling: str
+    model: Any,
+    train: Dataset,
+    loss_name: str,
+    steps: int,
+    batch: int,
+    seed: int,
+    sampling: str,
+    named: int = 0,
 ) -> tuple[Any, Any, str]:
-    """The training data, the loss and the loss used (``batch_all`` falls back to cosine pairs)."""
+    """The training data, the loss and the loss used (``batch_all`` falls back to cosine pairs).
+
+    ``named``: how many of the pairs anchor a text on the label names (:func:`name_pairs`), which are
+    then ``train``'s last rows; the sampler draws the others from every row, the names included."""
     from datasets import Dataset as HFDataset
     from sentence_transformers.sentence_transformer import losses
 
@@ -186,9 +227,12 @@ def _dataset_and_loss(
             "contrastive loss: cosine pairs (batch_all needs single-label data and two classes of 2+ texts)"
         )
     sample = covering_pairs if sampling == "cover" else balanced_pairs
-    pairs = HFDataset.from_dict(
-        sample(train.texts, y, steps * batch, multi_label=train.multi_label, seed=seed)
-    )
+    drawn = sample(train.texts, y, steps * batch - named, multi_label=train.multi_label, seed=seed)
+    if named:
+        names = len(train.label_set.names)
+        for key, values in name_pairs(train.texts, y, names, named, seed).items():
+            drawn[key].extend(values)
+    pairs = HFDataset.from_dict(drawn)
     if loss_name == "cosent":
         return pairs, losses.CoSENTLoss(model), "cosent"
     return pairs, losses.CosineSimilarityLoss(model), "cosine"
@@ -216,10 +260,13 @@ def train_contrastive(
     callbacks: Sequence[Any] = (),
     clock_start: float | None = None,
     model: Any = None,
+    names: bool = False,
 ) -> tuple[Any, Any, dict[str, Any]]:
     """Fine-tune the plan's encoder contrastively on ``train``: ``(HF encoder, tokenizer, summary)``.
 
-    ``model``: the plan's :func:`sentence_encoder`, when the caller has loaded it already.
+    ``model``: the plan's :func:`sentence_encoder`, when the caller has loaded it already. ``names``:
+    ``train``'s last rows are the class names (``names_as_texts``); ``model.fewshot.name_pairs`` of the
+    pairs then anchor the texts on them (:func:`name_pairs`).
 
     Runs ``plan.fewshot.steps`` optimizer steps (linear decay after ``plan.warmup_ratio`` warmup) at
     ``plan.learning_rate``, bf16 autocast when the plan says so; nothing is selected on validation.
@@ -242,7 +289,10 @@ def train_contrastive(
         model = sentence_encoder(plan.spec.source, plan.max_length)
     frozen = freeze_embeddings(model[0].auto_model) if fs.freeze_embeddings else 0
     batch = max(4, fs.batch_size + fs.batch_size % 2)  # class-grouped batches need an even size >= 4
-    data, loss, used = _dataset_and_loss(model, train, fs.loss, fs.steps, batch, plan.seed, fs.pairs)
+    share = plan.config.model.fewshot.name_pairs if names and not train.multi_label else 0.0
+    named = int(round(share * fs.steps * batch))
+    data, loss, used = _dataset_and_loss(model, train, fs.loss, fs.steps, batch, plan.seed, fs.pairs, named)
+    named = 0 if used == "batch_all" else named
     sampled = None if used == "batch_all" else fs.pairs
     if sampled == "draw" and plan.config.model.fewshot.pairs == "cover":
         logger.info(
@@ -275,10 +325,11 @@ def train_contrastive(
     )
     trainer.remove_callback(PrinterCallback)  # ProgressCallback logs instead of printing dicts
     logger.info(
-        "contrastive fine-tuning: %d steps of %d (%s, lr %g, %s%s)",
+        "contrastive fine-tuning: %d steps of %d (%s, lr %g, %s%s%s)",
         fs.steps, batch, f"{used}, {sampled} pairs" if sampled else used,
         plan.learning_rate, plan.precision,
         f", {frozen:,} embedding weights frozen" if frozen else "",
+        f", {named:,} pairs on the label names" if named else "",
     )  # fmt: skip
     trainer.train()
     history = [dict(e) for e in trainer.state.log_history]
@@ -289,6 +340,7 @@ def train_contrastive(
         "batch_size": batch,
         "frozen_embedding_weights": frozen,
         "pairs": sampled,
+        "name_pairs": named,
         "first_loss": losses_seen[0] if losses_seen else None,
         "last_loss": losses_seen[-1] if losses_seen else None,
         "log_history": history,

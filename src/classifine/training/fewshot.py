@@ -85,9 +85,10 @@ def _encoder(
     callbacks: Sequence[Any],
     clock_start: float | None,
     base: Any,
+    names: bool,
 ) -> tuple[Any, Any, dict[str, Any]]:
     """The encoder to fit the head on, its tokenizer and what training did. ``base``: the plan's
-    sentence encoder when it is already loaded (a pooled run's cross-validated check read it)."""
+    sentence encoder when it is already loaded; ``names``: ``rows`` end with the class names."""
     if plan.method == "head":
         from classifine.models.build import load_encoder, load_tokenizer
 
@@ -96,8 +97,9 @@ def _encoder(
     from classifine.training.contrastive import train_contrastive
 
     return train_contrastive(
-        rows, plan, work, progress=progress, callbacks=callbacks, clock_start=clock_start, model=base
-    )
+        rows, plan, work, progress=progress, callbacks=callbacks, clock_start=clock_start, model=base,
+        names=names,
+    )  # fmt: skip
 
 
 def _blank(encoder: Any, plan: TrainPlan) -> EmbeddingClassifier:
@@ -233,7 +235,9 @@ def fit_embedding(
         rows = names_as_texts.added_to(rows)  # the encoder and the head read them; TF-IDF does not
     started = time.perf_counter()
     try:
-        encoder, tokenizer, contrastive = _encoder(rows, plan, work, progress, callbacks, clock_start, base)
+        encoder, tokenizer, contrastive = _encoder(
+            rows, plan, work, progress, callbacks, clock_start, base, names_as_texts.used
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     encoder_seconds = time.perf_counter() - started
@@ -292,6 +296,7 @@ def _training_summary(
             "contrastive_loss": contrastive["loss"],
             "contrastive_steps": steps,
             "contrastive_pairs": contrastive.get("pairs"),
+            "contrastive_name_pairs": contrastive.get("name_pairs", 0),
             "contrastive_seconds": round(encoder_seconds, 2),
             "frozen_embedding_weights": contrastive.get("frozen_embedding_weights", 0),
             "first_loss": contrastive.get("first_loss"),
