@@ -55,10 +55,11 @@ given to the run, so the run's TF-IDF model read it too), before ``model.fewshot
 ``names``: ``{"model.max_length": 128, "model.long_text": "truncate"}`` at 20newsgroups K = 4 with
 ``model.fewshot.names_as_texts: auto`` (the run adds the names itself), beside ``ng128cover``;
 ``setfit`` at trec-6 K = 8 ran on the machine ``pairfix`` ran on, so their seconds compare);
-``names`` at movie-reviews: ``'{}'``, the default with ``names_as_texts: auto`` (before ``name_pairs``);
-``namepairs25``: ``--name-pairs 0.25`` on it (a quarter of the pairs anchor a text on the label names,
-what ``model.fewshot.name_pairs: 0.25`` now does; at 20newsgroups with the ``names`` overrides), run side
-by side with ``names`` on the other core).
+``names`` at movie-reviews: ``'{}'``, the default with ``names_as_texts: auto`` before ``name_pairs``
+existed (now ``{"model.fewshot.name_pairs": 0}``); ``namepairs25``: a quarter of the pairs anchoring a text
+on the label names, run through a temporary flag of this script that built the same pairs as
+``model.fewshot.name_pairs: 0.25``, the default since (now ``'{}'``; at 20newsgroups with the ``names``
+overrides), side by side with ``names`` on the other core).
 """
 
 from __future__ import annotations
@@ -162,14 +163,6 @@ def main() -> None:
         "cut or cycled to the run's pair count (single-label)",
     )
     parser.add_argument(
-        "--name-pairs",
-        type=float,
-        default=None,
-        metavar="SHARE",
-        help="when the run trains on its label names as texts, make SHARE of the contrastive pairs pair a "
-        "labelled text with its class's name (positive) or another class's name (negative), in turn",
-    )
-    parser.add_argument(
         "--label-rows",
         action="store_true",
         help="add each label's name as one more labelled text of its class (e.g. 'positive' labelled "
@@ -188,8 +181,6 @@ def main() -> None:
         _self_pairs()
     if args.setfit_pairs:
         _setfit_pairs()
-    if args.name_pairs is not None:
-        _name_pairs(args.name_pairs)
     raw = json.loads(args.overrides)
     if args.self_pairs or args.setfit_pairs:  # both replace the draw sampler: make it the one that runs
         raw = {"model.fewshot.pairs": "draw"} | raw
@@ -207,8 +198,6 @@ def main() -> None:
                     {"text": [full.texts[i] for i in pick], "label": [full.labels[i][0] for i in pick]}
                 )
                 frame = pd.DataFrame({"text": rows.texts, "label": [r[0] for r in rows.labels]})
-                _NAMES.clear()
-                _NAMES.update(frame["label"])
                 if args.label_rows:
                     names = sorted(set(frame["label"]))
                     frame = pd.concat(
@@ -316,50 +305,6 @@ def _setfit_pairs() -> None:
         }
 
     contrastive.balanced_pairs = patched
-
-
-_NAMES: set[str] = set()  # the label names of the rows being run (for --name-pairs)
-
-
-def _name_pairs(share: float) -> None:
-    """Make ``share`` of the contrastive pairs anchor a labelled text on the label names (when added).
-
-    The names are the run's texts equal to a class's name (``names_as_texts`` appends them). Each
-    labelled text in turn (a seeded shuffle) pairs with its class's name (positive), then with a name of
-    another class (negative); the rest of the pairs are the sampler's own. Without names, the sampler's
-    pairs are unchanged.
-    """
-    import random
-
-    from classifine.training import contrastive
-
-    for sampler in ("balanced_pairs", "covering_pairs"):
-        original = getattr(contrastive, sampler)
-
-        def patched(
-            texts: Any, y: np.ndarray, n_pairs: int, *, multi_label: bool, seed: int, _orig: Any = original
-        ) -> dict[str, Any]:
-            y = np.asarray(y)
-            c = int(y.max()) + 1
-            name_of = {int(y[i]): i for i in range(len(texts) - c, len(texts)) if texts[i] in _NAMES}
-            if multi_label or c < 2 or len(name_of) != c:  # the names are not among the texts
-                return _orig(texts, y, n_pairs, multi_label=multi_label, seed=seed)
-            n_named = int(round(share * n_pairs))
-            out = _orig(texts, y, n_pairs - n_named, multi_label=multi_label, seed=seed)
-            rng = random.Random(seed + 7)
-            anchors = [i for i in range(len(texts)) if i not in set(name_of.values())]
-            rng.shuffle(anchors)
-            classes = sorted(name_of)
-            for k in range(n_named):
-                i = anchors[(k // 2) % len(anchors)]
-                own = int(y[i])
-                partner = own if k % 2 == 0 else rng.choice([c for c in classes if c != own])
-                out["sentence1"].append(texts[i])
-                out["sentence2"].append(texts[name_of[partner]])
-                out["label"].append(1.0 if k % 2 == 0 else 0.0)
-            return out
-
-        setattr(contrastive, sampler, patched)
 
 
 def _layer_decay(decay: float) -> None:
