@@ -264,7 +264,12 @@ if FEWSHOT_NOTES.is_file():
 
     notes = FEWSHOT_NOTES.read_text()
     # each results file fills its placeholder: <!-- fewshot-table -->, <!-- fewshot-more-seeds-table -->, ...
-    for name in ("fewshot", "fewshot_more_seeds", "fewshot_more_seeds_names"):
+    for name in (
+        "fewshot",
+        "fewshot_more_seeds",
+        "fewshot_more_seeds_names",
+        "fewshot_more_seeds_name_pairs",
+    ):
         if (R / f"{name}.json").is_file():
             summary = json.loads((R / f"{name}.json").read_text())["summary"]
             notes = notes.replace(f"<!-- {name.replace('_', '-')}-table -->", fewshot_table(summary))
