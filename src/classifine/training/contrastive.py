@@ -210,32 +210,33 @@ def _dataset_and_loss(
     seed: int,
     sampling: str,
     named: int = 0,
-) -> tuple[Any, Any, str]:
-    """The training data, the loss and the loss used (``batch_all`` falls back to cosine pairs).
+) -> tuple[Any, Any, str, int]:
+    """The training data, the loss, the loss used (``batch_all`` falls back to cosine pairs) and how
+    many of the pairs in the data are on the label names.
 
-    ``named``: how many of the pairs anchor a text on the label names (:func:`name_pairs`), which are
-    then ``train``'s last rows; the sampler draws the others from every row, the names included."""
+    ``named``: how many of the pairs to anchor a text on the label names (:func:`name_pairs`), which
+    are then ``train``'s last rows; the sampler draws the others from every row, the names included.
+    ``batch_all`` reads no pairs, so none."""
     from datasets import Dataset as HFDataset
     from sentence_transformers.sentence_transformer import losses
 
     y = train.y()
     if loss_name == "batch_all" and not train.multi_label and _groupable(y):
         data = HFDataset.from_dict({"sentence": list(train.texts), "label": y.tolist()})
-        return data, losses.BatchAllTripletLoss(model), "batch_all"
+        return data, losses.BatchAllTripletLoss(model), "batch_all", 0
     if loss_name == "batch_all":
         logger.info(
             "contrastive loss: cosine pairs (batch_all needs single-label data and two classes of 2+ texts)"
         )
     sample = covering_pairs if sampling == "cover" else balanced_pairs
     drawn = sample(train.texts, y, steps * batch - named, multi_label=train.multi_label, seed=seed)
-    if named:
-        names = len(train.label_set.names)
-        for key, values in name_pairs(train.texts, y, names, named, seed).items():
-            drawn[key].extend(values)
+    on_names = name_pairs(train.texts, y, len(train.label_set.names), named, seed)
+    for key, values in on_names.items():
+        drawn[key].extend(values)
     pairs = HFDataset.from_dict(drawn)
     if loss_name == "cosent":
-        return pairs, losses.CoSENTLoss(model), "cosent"
-    return pairs, losses.CosineSimilarityLoss(model), "cosine"
+        return pairs, losses.CoSENTLoss(model), "cosent", len(on_names["label"])
+    return pairs, losses.CosineSimilarityLoss(model), "cosine", len(on_names["label"])
 
 
 def _deadline(at: float) -> Any:
@@ -290,9 +291,10 @@ def train_contrastive(
     frozen = freeze_embeddings(model[0].auto_model) if fs.freeze_embeddings else 0
     batch = max(4, fs.batch_size + fs.batch_size % 2)  # class-grouped batches need an even size >= 4
     share = plan.config.model.fewshot.name_pairs if names and not train.multi_label else 0.0
-    named = int(round(share * fs.steps * batch))
-    data, loss, used = _dataset_and_loss(model, train, fs.loss, fs.steps, batch, plan.seed, fs.pairs, named)
-    named = 0 if used == "batch_all" else named
+    wanted = int(round(share * fs.steps * batch))
+    data, loss, used, named = _dataset_and_loss(
+        model, train, fs.loss, fs.steps, batch, plan.seed, fs.pairs, wanted
+    )
     sampled = None if used == "batch_all" else fs.pairs
     if sampled == "draw" and plan.config.model.fewshot.pairs == "cover":
         logger.info(
